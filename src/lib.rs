@@ -1,0 +1,8 @@
+//! rackcheck: validates bare-metal GPU servers out-of-band through their BMCs' Redfish API.
+//!
+//! The pipeline: [`inventory`] reads the rack, [`redfish`] talks to each BMC, [`collect`] turns
+//! Redfish JSON into [`facts`], [`policy`] judges facts against a profile, [`report`] prints.
+
+pub mod collect;
+pub mod facts;
+pub mod redfish;

@@ -1,0 +1,68 @@
+//! Errors of the Redfish client, each naming the BMC and the URI involved.
+
+use std::time::Duration;
+
+/// A failed Redfish request or session operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedfishError {
+    /// The TCP connection or TLS handshake failed.
+    #[error("cannot connect to {bmc}: {cause}")]
+    Connect { bmc: String, cause: String },
+
+    /// No response within the request timeout.
+    #[error("request to {bmc}{uri} timed out after {}s", .after.as_secs_f64())]
+    Timeout { bmc: String, uri: String, after: Duration },
+
+    /// The BMC rejected the credentials (401/403 on login or on a read).
+    #[error("authentication failed on {bmc}{uri}: HTTP {status}{}", message_suffix(.message))]
+    Unauthorized { bmc: String, uri: String, status: u16, message: Option<String> },
+
+    /// The resource does not exist on this BMC.
+    #[error("{bmc}{uri} not found (HTTP 404)")]
+    NotFound { bmc: String, uri: String },
+
+    /// Any other non-success status, with the Redfish error message when the body had one.
+    #[error("{bmc}{uri} returned HTTP {status}{}", message_suffix(.message))]
+    Status { bmc: String, uri: String, status: u16, message: Option<String> },
+
+    /// The body was not valid JSON.
+    #[error("invalid JSON from {bmc}{uri} at byte {offset}: {cause}")]
+    InvalidJson { bmc: String, uri: String, offset: usize, cause: String },
+
+    /// Any other transport failure (connection reset mid-body, protocol error).
+    #[error("request to {bmc}{uri} failed: {cause}")]
+    Transport { bmc: String, uri: String, cause: String },
+
+    /// The BMC answered in a way the protocol does not allow (a login without a token).
+    #[error("{bmc}{uri}: {detail}")]
+    Protocol { bmc: String, uri: String, detail: String },
+
+    /// A stored capture has no file for this URI.
+    #[error("{uri} is not in the capture")]
+    NotCaptured { uri: String },
+}
+
+fn message_suffix(message: &Option<String>) -> String {
+    match message {
+        Some(text) => format!(": {text}"),
+        None => String::new(),
+    }
+}
+
+impl RedfishError {
+    /// True when the BMC rejected the credentials.
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, RedfishError::Unauthorized { .. })
+    }
+
+    /// True when the resource does not exist, on the BMC or in a capture.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RedfishError::NotFound { .. } | RedfishError::NotCaptured { .. })
+    }
+
+    /// True when the BMC could not be reached at all.
+    pub fn is_connect(&self) -> bool {
+        matches!(self, RedfishError::Connect { .. })
+    }
+}
