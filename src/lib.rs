@@ -4,5 +4,8 @@
 //! Redfish JSON into [`facts`], [`policy`] judges facts against a profile, [`report`] prints.
 
 pub mod collect;
+pub mod credentials;
 pub mod facts;
+pub mod inventory;
+pub mod policy;
 pub mod redfish;

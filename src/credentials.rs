@@ -1,0 +1,1 @@
+//! BMC credentials from the environment or a credentials file; never printed.

@@ -1,0 +1,1 @@
+//! Rack inventory: the CSV file that lists every node and its BMC.

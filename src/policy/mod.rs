@@ -1,0 +1,1 @@
+//! The requirements profile and the rules that turn facts into findings.
