@@ -1,14 +1,21 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! mock-bmc serves Redfish mockups as mock BMCs over HTTPS, for rackcheck's tests and demos.
+//!
+//! - [`Mockup`]: a resource tree loaded from the DMTF mockup layout (`redfish/v1/.../index.json`).
+//! - [`Scenario`]: merge patches, additions and removals that turn a base mockup into a variant.
+//! - [`MockBmc`]: one HTTPS server with basic auth and Redfish sessions, counting requests in [`Stats`].
+//! - [`Rack`]: many mock BMCs from one TOML [`RackConfig`].
+//!
+//! Servers bind loopback addresses only, and [`MockBmc::start`] rejects any other address.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod error;
+mod mockup;
+mod rack;
+mod scenario;
+mod server;
+mod tls;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use error::Error;
+pub use mockup::{LoadIssue, Mockup};
+pub use rack::{Rack, RackBmc, RackConfig};
+pub use scenario::Scenario;
+pub use server::{BmcConfig, MockBmc, Stats};

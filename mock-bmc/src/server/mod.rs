@@ -1,0 +1,237 @@
+//! A mock BMC: one HTTPS server that serves a [`Mockup`] with Redfish auth and sessions.
+//!
+//! Key types: [`BmcConfig`] (address, credentials, BMC behaviour), [`MockBmc`] (a running
+//! server) and [`Stats`] (request and session counts for tests to assert on).
+
+mod auth;
+mod handler;
+mod response;
+mod session;
+mod view;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use axum_server::tls_rustls::RustlsConfig;
+use tokio::task::JoinHandle;
+
+use crate::error::Error;
+use crate::mockup::Mockup;
+use crate::tls;
+use session::SessionTable;
+
+/// Listen address, credentials and behaviour of one mock BMC.
+#[derive(Clone)]
+pub struct BmcConfig {
+    /// Listen address, which must be loopback. Port 0 picks a free port.
+    pub listen: SocketAddr,
+    pub username: String,
+    pub password: String,
+    /// False hides the SessionService (POST Sessions returns 404) so clients must use basic
+    /// auth, as on some old BMCs.
+    pub sessions: bool,
+    /// `Some(n)` pages collections longer than `n` members with `Members@odata.nextLink`.
+    pub page_size: Option<usize>,
+}
+
+impl BmcConfig {
+    /// Returns a config for `127.0.0.1:0` with sessions enabled and no paging.
+    pub fn loopback(username: impl Into<String>, password: impl Into<String>) -> BmcConfig {
+        BmcConfig {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            username: username.into(),
+            password: password.into(),
+            sessions: true,
+            page_size: None,
+        }
+    }
+
+    fn credentials_match(&self, username: &str, password: &str) -> bool {
+        self.username == username && self.password == password
+    }
+}
+
+impl std::fmt::Debug for BmcConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BmcConfig")
+            .field("listen", &self.listen)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("sessions", &self.sessions)
+            .field("page_size", &self.page_size)
+            .finish()
+    }
+}
+
+/// Request and session counts of one mock BMC since it started.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// All HTTP requests, including rejected ones.
+    pub requests: u64,
+    /// Requests per decoded path without query string or trailing slash.
+    pub requests_by_path: BTreeMap<String, u64>,
+    /// Sessions opened.
+    pub logins: u64,
+    /// Session logins and basic-auth requests with a wrong user name or password.
+    pub failed_logins: u64,
+    /// Sessions closed by DELETE.
+    pub logouts: u64,
+    /// Sessions open now.
+    pub open_sessions: usize,
+}
+
+/// State shared by all requests to one mock BMC.
+pub(crate) struct BmcState {
+    mockup: Arc<Mockup>,
+    config: BmcConfig,
+    addr: SocketAddr,
+    sessions: Mutex<SessionTable>,
+    /// Counters. `MockBmc::stats` fills `open_sessions` from the session table.
+    stats: Mutex<Stats>,
+}
+
+impl BmcState {
+    fn sessions(&self) -> MutexGuard<'_, SessionTable> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn stats(&self) -> MutexGuard<'_, Stats> {
+        self.stats
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn record_request(&self, path: &str) {
+        let mut stats = self.stats();
+        stats.requests += 1;
+        *stats.requests_by_path.entry(path.to_string()).or_default() += 1;
+    }
+}
+
+/// A running mock BMC. Dropping it stops the server without waiting.
+pub struct MockBmc {
+    state: Arc<BmcState>,
+    certificate_pem: String,
+    handle: axum_server::Handle<SocketAddr>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl MockBmc {
+    /// Binds `config.listen` and starts serving `mockup` over HTTPS with a new self-signed
+    /// certificate. Rejects addresses that are not loopback.
+    pub async fn start(mockup: Arc<Mockup>, config: BmcConfig) -> Result<MockBmc, Error> {
+        if !config.listen.ip().is_loopback() {
+            return Err(Error::NotLoopback {
+                addr: config.listen,
+            });
+        }
+
+        let listener = bind(config.listen)?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let identity = tls::server_identity(addr)?;
+
+        let state = Arc::new(BmcState {
+            mockup,
+            config,
+            addr,
+            sessions: Mutex::new(SessionTable::default()),
+            stats: Mutex::new(Stats::default()),
+        });
+        let handle = axum_server::Handle::new();
+        let server = axum_server::tls_rustls::from_tcp_rustls(
+            listener,
+            RustlsConfig::from_config(identity.config),
+        )
+        .map_err(|source| Error::Bind { addr, source })?
+        .handle(handle.clone());
+
+        let app = router(state.clone());
+        let task = tokio::spawn(async move {
+            if let Err(err) = server.serve(app.into_make_service()).await {
+                tracing::error!(bmc = %addr, cause = %err, "mock BMC server stopped with an error");
+            }
+        });
+
+        tracing::info!(bmc = %addr, resources = state.mockup.len(), "mock BMC started");
+        Ok(MockBmc {
+            state,
+            certificate_pem: identity.certificate_pem,
+            handle,
+            task: Some(task),
+        })
+    }
+
+    /// Returns the address the server listens on, with the port it was given.
+    pub fn addr(&self) -> SocketAddr {
+        self.state.addr
+    }
+
+    /// Returns `https://IP:PORT` (IPv6 addresses in brackets).
+    pub fn base_url(&self) -> String {
+        format!("https://{}", self.state.addr)
+    }
+
+    /// Returns the PEM of the self-signed certificate, for clients to trust as a CA.
+    pub fn certificate_pem(&self) -> String {
+        self.certificate_pem.clone()
+    }
+
+    /// Returns the counts since start.
+    pub fn stats(&self) -> Stats {
+        let mut stats = self.state.stats().clone();
+        stats.open_sessions = self.state.sessions().len();
+        stats
+    }
+
+    /// Stops the server, closes its connections and waits for it to finish.
+    pub async fn shutdown(mut self) {
+        self.handle.shutdown();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        tracing::info!(bmc = %self.state.addr, "mock BMC stopped");
+    }
+}
+
+impl Drop for MockBmc {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+    }
+}
+
+/// Binds a non-blocking listener, as tokio requires for a std socket.
+fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, Error> {
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| Error::Bind { addr, source })?;
+    Ok(listener)
+}
+
+fn router(state: Arc<BmcState>) -> Router {
+    Router::new()
+        .fallback(handler::handle)
+        .with_state(state)
+        .layer(axum::middleware::map_response(add_redfish_headers))
+}
+
+/// Adds the headers every Redfish response carries, including axum's own rejections.
+async fn add_redfish_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert("odata-version", HeaderValue::from_static("4.0"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
