@@ -37,13 +37,40 @@ impl CaptureDir {
         file.push("index.json");
         Some(file)
     }
+
+    /// Finds the `index.json` for `path` matching each folder name without regard to case.
+    ///
+    /// HPE iLO links `/redfish/v1/systems/1/bios` beside `/redfish/v1/Systems/1` and serves
+    /// both, so a capture holds the folder under one spelling only.
+    fn find_ignoring_case(&self, path: &str) -> Option<PathBuf> {
+        let exact = self.file_for(path)?;
+        let relative = exact.strip_prefix(&self.root).ok()?;
+        let mut found = self.root.clone();
+        for segment in relative.iter() {
+            let wanted = segment.to_str()?;
+            let entries = std::fs::read_dir(&found).ok()?;
+            let name = entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.file_name())
+                .find(|name| name.to_str().is_some_and(|name| name.eq_ignore_ascii_case(wanted)))?;
+            found.push(name);
+        }
+        Some(found)
+    }
 }
 
 impl Fetch for CaptureDir {
     async fn get(&self, path: &str) -> Result<Value, RedfishError> {
         let not_captured = || RedfishError::NotCaptured { uri: path.to_string() };
         let file = self.file_for(path).ok_or_else(not_captured)?;
-        let bytes = match tokio::fs::read(&file).await {
+        let read = match tokio::fs::read(&file).await {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => match self.find_ignoring_case(path) {
+                Some(file) => tokio::fs::read(file).await,
+                None => return Err(not_captured()),
+            },
+            other => other,
+        };
+        let bytes = match read {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Err(not_captured()),
             Err(err) => {

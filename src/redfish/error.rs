@@ -10,6 +10,13 @@ pub enum RedfishError {
     #[error("cannot connect to {bmc}: {cause}")]
     Connect { bmc: String, cause: String },
 
+    /// The BMC's TLS certificate was rejected: not signed by a trusted CA, expired, or for
+    /// another name.
+    #[error(
+        "TLS certificate of {bmc} rejected: {cause}\n  hint: pass `--ca-file` with the CA that signed the BMC's certificate, or `--insecure` to accept self-signed certificates"
+    )]
+    Certificate { bmc: String, cause: String },
+
     /// No response within the request timeout.
     #[error("request to {bmc}{uri} timed out after {}s", .after.as_secs_f64())]
     Timeout { bmc: String, uri: String, after: Duration },
@@ -38,6 +45,10 @@ pub enum RedfishError {
     #[error("{bmc}{uri}: {detail}")]
     Protocol { bmc: String, uri: String, detail: String },
 
+    /// A link or path that points at another host, scheme or port than the BMC's own.
+    #[error("link `{uri}` is not on {bmc}: only the BMC's own paths are read")]
+    OtherOrigin { bmc: String, uri: String },
+
     /// A stored capture has no file for this URI.
     #[error("{uri} is not in the capture")]
     NotCaptured { uri: String },
@@ -61,8 +72,18 @@ impl RedfishError {
         matches!(self, RedfishError::NotFound { .. } | RedfishError::NotCaptured { .. })
     }
 
-    /// True when the BMC could not be reached at all.
+    /// True when the BMC did not respond within the request timeout.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, RedfishError::Timeout { .. })
+    }
+
+    /// True when the BMC could not be reached at all, including a rejected TLS certificate.
     pub fn is_connect(&self) -> bool {
-        matches!(self, RedfishError::Connect { .. })
+        matches!(self, RedfishError::Connect { .. } | RedfishError::Certificate { .. })
+    }
+
+    /// True when the BMC's TLS certificate was rejected.
+    pub fn is_certificate(&self) -> bool {
+        matches!(self, RedfishError::Certificate { .. })
     }
 }

@@ -4,10 +4,17 @@
 //! stored capture look the same to it; [`RedfishError`], every way a request can fail.
 
 mod capture;
+mod client;
+mod connection;
 mod error;
+mod session;
+mod tls;
 
 pub use capture::CaptureDir;
+pub use client::{ClientError, ClientOptions, RedfishClient};
 pub use error::RedfishError;
+pub use session::{AuthKind, Session};
+pub use tls::TlsConfigError;
 
 use std::future::Future;
 
