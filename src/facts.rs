@@ -217,6 +217,9 @@ pub struct PowerSupply {
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Identifies a supply that both `Power` and `PowerSubsystem` list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial_number: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capacity_watts: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,1 +1,144 @@
 //! Redfish tree walk that turns a node's resources into [`crate::facts::NodeFacts`].
+//!
+//! [`collect`] reads the service root, chooses the host among the ComputerSystems
+//! ([`system`]), then reads every part of the node concurrently: one module per kind of fact.
+//! All GETs go through a [`walk::Walker`], which requests each URI once and turns a
+//! resource that cannot be read into a [`crate::facts::Problem`] instead of an error.
+
+mod bios;
+mod firmware;
+mod gpus;
+mod json;
+mod memory;
+mod network;
+mod power;
+mod processors;
+mod storage;
+mod system;
+mod walk;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use futures::future;
+use serde_json::Value;
+
+use crate::facts::NodeFacts;
+use crate::redfish::{Fetch, RedfishError};
+use walk::{Resource, Walker};
+
+/// The service root, the first GET of every collect.
+const SERVICE_ROOT: &str = "/redfish/v1";
+
+/// A failure that leaves nothing to judge on the node. Anything less becomes a
+/// [`crate::facts::Problem`] in the facts.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CollectError {
+    #[error("failed to read the service root {SERVICE_ROOT}")]
+    ServiceRoot {
+        #[source]
+        source: Arc<RedfishError>,
+    },
+
+    #[error("the service root {SERVICE_ROOT} has no Systems link")]
+    NoSystemsLink,
+
+    #[error("failed to read the Systems collection {uri}")]
+    Systems {
+        uri: String,
+        #[source]
+        source: Arc<RedfishError>,
+    },
+
+    /// No member is a ComputerSystem that can be the host (all failed, none is a system, or all
+    /// are `HGX_*` baseboards).
+    #[error("no host ComputerSystem among the members of {uri}: {}", list_or_none(.members))]
+    NoHost { uri: String, members: Vec<String> },
+
+    /// The inventory names a system the BMC does not list.
+    #[error("system `{requested}` is not among the members of {uri}; systems found: {}", list_or_none(.available))]
+    SystemNotFound { requested: String, uri: String, available: Vec<String> },
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() { "none".to_string() } else { items.join(", ") }
+}
+
+impl CollectError {
+    /// Returns the Redfish error behind this failure, when a request caused it.
+    pub fn redfish_error(&self) -> Option<&RedfishError> {
+        match self {
+            CollectError::ServiceRoot { source } | CollectError::Systems { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Collects the facts of one node through `fetch`.
+///
+/// `system` is the inventory's ComputerSystem Id, matched against `Id` or the last segment of
+/// the member URI. Without it the host is chosen as [`system`] describes. Returns an error
+/// only when the node cannot be judged at all; see [`CollectError`].
+pub async fn collect<F: Fetch>(fetch: &F, system: Option<&str>) -> Result<NodeFacts, CollectError> {
+    let walker = Walker::new(fetch);
+    let root = match walker.try_get(SERVICE_ROOT).await {
+        Some(Ok(root)) => root,
+        Some(Err(source)) => return Err(CollectError::ServiceRoot { source }),
+        None => unreachable!("the service root is inside /redfish/v1"),
+    };
+
+    let (choice, chassis) = future::join(system::choose_host(&walker, &root, system), chassis(&walker, &root)).await;
+    let choice = choice?;
+    let mut facts = collect_parts(&walker, &root, &choice, &chassis).await;
+    facts.problems = walker.into_problems();
+    Ok(facts)
+}
+
+async fn chassis<F: Fetch>(walker: &Walker<'_, F>, root: &Value) -> Vec<Resource> {
+    walker.linked_members(root, "/Chassis").await
+}
+
+/// Reads every part of the node concurrently.
+async fn collect_parts<F: Fetch>(
+    walker: &Walker<'_, F>,
+    root: &Value,
+    choice: &system::HostChoice,
+    chassis: &[Resource],
+) -> NodeFacts {
+    let host = &choice.host.1;
+    let mut processor_groups: Vec<(&Resource, &[Resource])> = vec![(&choice.host, &choice.host_processors)];
+    processor_groups.extend(choice.gpu_providers.iter().map(|(system, processors)| (system, processors.as_slice())));
+
+    let memory = walker.linked_members(host, "/Memory");
+    let gpus = gpus::collect(walker, &choice.host, &processor_groups, chassis);
+    let storage = storage::collect(walker, host, chassis);
+    let power = power::collect(walker, host, chassis);
+    let bios = bios::collect(walker, host);
+    let managers = firmware::managers(walker, root);
+    let firmware = firmware::inventory(walker, root);
+    let network = network::collect(walker, host, chassis);
+
+    let ((memory, gpus, (drives, volumes), power), (bios, managers, firmware, network_ports)) = future::join(
+        future::join4(memory, gpus, storage, power),
+        future::join4(bios, managers, firmware, network),
+    )
+    .await;
+
+    NodeFacts {
+        system: system::system_info(choice),
+        cpus: processors::cpus(&choice.host_processors),
+        gpus,
+        dimms: memory::dimms(&memory),
+        drives,
+        volumes,
+        power,
+        bios,
+        managers,
+        firmware,
+        network_ports,
+        problems: Vec::new(),
+    }
+}
