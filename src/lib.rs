@@ -5,7 +5,10 @@
 
 pub mod collect;
 pub mod credentials;
+pub mod demo;
 pub mod facts;
 pub mod inventory;
 pub mod policy;
 pub mod redfish;
+pub mod report;
+pub mod scan;

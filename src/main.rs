@@ -1,1 +1,220 @@
-fn main(){}
+//! The rackcheck command line: parses arguments, runs a scan, prints the report, and exits
+//! with a code that says whether the rack passed.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use rackcheck::credentials::CredentialStore;
+use rackcheck::demo::{DEFAULT_MOCK_BMC_DIR, DemoRack};
+use rackcheck::inventory::Inventory;
+use rackcheck::policy::Profile;
+use rackcheck::redfish::ClientOptions;
+use rackcheck::report::{self, Format, Outcome};
+use rackcheck::scan::{ScanOptions, ScanReport, scan};
+use tracing_subscriber::EnvFilter;
+
+/// Validates bare-metal GPU servers out-of-band through their BMCs' Redfish API.
+#[derive(Debug, Parser)]
+#[command(name = "rackcheck", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Scan every node of an inventory CSV and judge it against the profile.
+    Scan {
+        /// Inventory CSV with columns rack, position, hostname, bmc, role [, credentials, system].
+        inventory: PathBuf,
+
+        #[command(flatten)]
+        options: ScanArgs,
+    },
+    /// Start a demo rack of mock BMCs on 127.0.0.1 and scan it.
+    Demo {
+        /// Folder with the demo's `mockups/` and `scenarios/`.
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_MOCK_BMC_DIR)]
+        mock_bmc_dir: PathBuf,
+
+        #[command(flatten)]
+        options: ScanArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ScanArgs {
+    /// TOML file of credentials, keyed by the inventory's `credentials` column. Rows without a key
+    /// use RACKCHECK_USERNAME and RACKCHECK_PASSWORD.
+    #[arg(long, value_name = "FILE")]
+    credentials: Option<PathBuf>,
+
+    /// Requirements profile (TOML); the built-in profile when omitted.
+    #[arg(long, value_name = "FILE")]
+    profile: Option<PathBuf>,
+
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// PEM file of CA certificates to trust in addition to the system's roots.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+
+    /// Accept any TLS certificate. The report records that certificates were not verified.
+    #[arg(long)]
+    insecure: bool,
+
+    /// Seconds allowed to open a TCP and TLS connection to a BMC.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    connect_timeout: f64,
+
+    /// Seconds allowed for one Redfish request.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    timeout: f64,
+
+    /// Seconds allowed for one node, login to logout.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    node_deadline: f64,
+
+    /// Requests in flight per BMC; BMCs are slow and fragile, so keep this small.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    max_in_flight: usize,
+
+    /// Nodes scanned at the same time.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    concurrency: usize,
+
+    /// Log more (repeat for more detail); RUST_LOG overrides.
+    #[arg(long, short, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+impl ScanArgs {
+    fn scan_options(&self) -> anyhow::Result<ScanOptions> {
+        let seconds = |value: f64, flag: &str| {
+            Duration::try_from_secs_f64(value)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .with_context(|| format!("invalid --{flag} `{value}`: expected a positive number of seconds"))
+        };
+        Ok(ScanOptions {
+            client: ClientOptions {
+                insecure: self.insecure,
+                ca_file: self.ca_file.clone(),
+                connect_timeout: seconds(self.connect_timeout, "connect-timeout")?,
+                request_timeout: seconds(self.timeout, "timeout")?,
+                max_in_flight: self.max_in_flight.max(1),
+            },
+            concurrency: self.concurrency.max(1),
+            node_deadline: seconds(self.node_deadline, "node-deadline")?,
+        })
+    }
+
+    fn profile(&self) -> anyhow::Result<Profile> {
+        match &self.profile {
+            Some(path) => Ok(Profile::load(path)?),
+            None => Ok(Profile::builtin()),
+        }
+    }
+
+    fn credentials(&self) -> anyhow::Result<CredentialStore> {
+        match &self.credentials {
+            Some(path) => Ok(CredentialStore::load(path)?),
+            None => Ok(CredentialStore::from_env()),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(match &cli.command {
+        Command::Scan { options, .. } | Command::Demo { options, .. } => options.verbose,
+    });
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(Outcome::Usage as u8);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(outcome) => ExitCode::from(outcome as u8),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(Outcome::Usage as u8)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(colour)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Scan { inventory, options } => {
+            let inventory = Inventory::load(&inventory)?;
+            let credentials = options.credentials()?;
+            let report = run_scan(&inventory, &credentials, &options, options.scan_options()?).await?;
+            emit(&report, &options)
+        }
+        Command::Demo { mock_bmc_dir, options } => {
+            let demo = DemoRack::start(&mock_bmc_dir).await?;
+            let mut scan_options = options.scan_options()?;
+            if !options.insecure && options.ca_file.is_none() {
+                scan_options.client.ca_file = Some(demo.ca_path());
+            }
+            let report = run_scan(&demo.inventory, &demo.credentials, &options, scan_options).await;
+            demo.shutdown().await;
+            emit(&report?, &options)
+        }
+    }
+}
+
+async fn run_scan(
+    inventory: &Inventory,
+    credentials: &CredentialStore,
+    args: &ScanArgs,
+    options: ScanOptions,
+) -> anyhow::Result<ScanReport> {
+    let profile = args.profile()?;
+    Ok(scan(inventory, credentials, &profile, &options).await?)
+}
+
+fn emit(report: &ScanReport, args: &ScanArgs) -> anyhow::Result<Outcome> {
+    let result = match &args.output {
+        Some(path) => {
+            let mut file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create report file {}", path.display()))?;
+            report::write(report, args.format, &mut file).and_then(|()| file.flush())
+        }
+        None => report::write(report, args.format, &mut std::io::stdout().lock()),
+    };
+    match result {
+        Ok(()) => Ok(Outcome::of(report)),
+        // A closed pipe (`rackcheck scan … | head`) is not an error.
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(Outcome::of(report)),
+        Err(err) => Err(err).context("cannot write the report"),
+    }
+}

@@ -1,7 +1,7 @@
 //! Power supplies and their redundancy, from `PowerSubsystem` and the older `Power` resource.
 //!
-//! Dell iDRAC9 and Lenovo XCC serve both for the same supplies, so a supply seen in both is
-//! kept once, as PowerSubsystem describes it. Only chassis that contain the host count,
+//! Dell iDRAC9 and Lenovo XCC serve both for the same supplies, so a chassis's supplies come
+//! from PowerSubsystem when it lists any, else from Power. Only chassis that contain the host count,
 //! unless none of them reports a supply: DGX H100 lists 25 chassis, and a power shelf or a GPU
 //! module chassis belongs to the rack, not to the host.
 
@@ -76,21 +76,16 @@ async fn chassis_power<F: Fetch>(walker: &Walker<'_, F>, (_, doc): &Resource) ->
     };
     let (mut subsystem, legacy) = future::join(subsystem, legacy).await;
 
-    let legacy_only: Vec<PowerSupply> =
-        legacy.supplies.into_iter().filter(|supply| !subsystem.supplies.iter().any(|known| same_supply(known, supply))).collect();
-    subsystem.supplies.extend(legacy_only);
+    // PowerSubsystem replaces Power for the same supplies, and their names and serials need
+    // not agree (the DMTF sample names a bay "Power Supply Bay 1" in one, "PSU 1" in the
+    // other), so when PowerSubsystem lists supplies, Power's list is not consulted.
+    if subsystem.supplies.is_empty() {
+        subsystem.supplies = legacy.supplies;
+    }
     if subsystem.redundancy.is_empty() {
         subsystem.redundancy = legacy.redundancy;
     }
     subsystem
-}
-
-/// True when two entries describe one supply: the same serial number, else the same name.
-fn same_supply(a: &PowerSupply, b: &PowerSupply) -> bool {
-    match (&a.serial_number, &b.serial_number) {
-        (Some(x), Some(y)) => x == y,
-        _ => a.name.is_some() && a.name == b.name,
-    }
 }
 
 async fn power_subsystem<F: Fetch>(walker: &Walker<'_, F>, uri: &str) -> ChassisPower {

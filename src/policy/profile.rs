@@ -1,0 +1,272 @@
+//! The requirements profile: which rules run, on which roles, with what limits.
+//!
+//! The built-in profile is `profiles/runpod-2025.toml`, compiled in. A profile file is parsed,
+//! then validated as a whole, and every problem is reported with the file and line before
+//! anything runs.
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::bios_keys::BiosKeyTable;
+use super::gpu_models::{Architecture, GpuTable};
+use super::rules::{RULES, RuleInfo};
+use crate::inventory::Role;
+
+const BUILTIN_PROFILE: &str = include_str!("../../profiles/runpod-2025.toml");
+const BUILTIN_PROFILE_NAME: &str = "profiles/runpod-2025.toml (built in)";
+
+/// What a violated rule yields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// A violation fails the node.
+    Fail,
+    /// A violation only warns: the requirement is a recommendation.
+    Warn,
+}
+
+/// A validated profile, ready to judge nodes.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    /// The requirements document the profile encodes.
+    pub document: String,
+    pub gpu: GpuLimits,
+    pub cpu: CpuLimits,
+    pub boot: BootLimits,
+    pub rules: Vec<RuleConfig>,
+    pub gpu_table: GpuTable,
+    pub bios_keys: BiosKeyTable,
+}
+
+/// How one rule is used by the profile.
+#[derive(Debug, Clone)]
+pub struct RuleConfig {
+    pub id: String,
+    /// Requirement id in the requirements map (`G-1`).
+    pub requirement: String,
+    /// Section of the requirements document (`1.1 GPU Requirements`).
+    pub section: String,
+    /// The requirement's wording, shortened.
+    pub text: String,
+    pub roles: Vec<Role>,
+    pub severity: Severity,
+    pub enabled: bool,
+}
+
+impl RuleConfig {
+    /// The requirement as findings cite it: id, section and wording.
+    pub fn citation(&self) -> String {
+        format!("{} (§{}): {}", self.requirement, self.section, self.text)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuLimits {
+    /// Oldest architecture accepted.
+    pub min_architecture: Architecture,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CpuLimits {
+    pub cores_per_gpu: u32,
+    /// Cores reserved for the host on top of the per-GPU share.
+    pub reserved_cores: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootLimits {
+    /// RAIDType values accepted as a mirror.
+    pub raid_types: Vec<String>,
+    /// Minimum usable capacity after RAID, in decimal gigabytes (10^9 bytes).
+    pub min_capacity_gb: u64,
+}
+
+/// The profile file as written, before validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    name: String,
+    document: String,
+    gpu: GpuLimits,
+    cpu: CpuLimits,
+    boot: BootLimits,
+    #[serde(rename = "rule")]
+    rules: Vec<RuleEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleEntry {
+    id: toml::Spanned<String>,
+    requirement: String,
+    section: String,
+    text: String,
+    roles: toml::Spanned<Vec<Role>>,
+    #[serde(default = "default_severity")]
+    severity: Severity,
+    #[serde(default = "default_enabled")]
+    enabled: bool,
+}
+
+fn default_severity() -> Severity {
+    Severity::Fail
+}
+
+fn default_enabled() -> bool {
+    true
+}
+
+/// An invalid profile, with every problem found.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("cannot read profile {}: {cause}\nhint: check the path given to --profile", .path.display())]
+    Read { path: PathBuf, cause: std::io::Error },
+
+    #[error("invalid profile {source_name}: {message}")]
+    Parse { source_name: String, message: String },
+
+    #[error("invalid profile {source_name}:\n{}", .problems.join("\n"))]
+    Invalid { source_name: String, problems: Vec<String> },
+}
+
+impl Profile {
+    /// The profile compiled into the binary.
+    pub fn builtin() -> Profile {
+        Profile::parse(BUILTIN_PROFILE, BUILTIN_PROFILE_NAME)
+            .expect("the built-in profile is checked by a unit test")
+    }
+
+    pub fn load(path: &Path) -> Result<Profile, ProfileError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|cause| ProfileError::Read { path: path.to_path_buf(), cause })?;
+        Profile::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates a profile; `source_name` names it in errors.
+    pub fn parse(text: &str, source_name: &str) -> Result<Profile, ProfileError> {
+        let file: ProfileFile = toml::from_str(text).map_err(|err| ProfileError::Parse {
+            source_name: source_name.to_string(),
+            message: err.to_string(),
+        })?;
+
+        let problems = validate(&file, text, source_name);
+        if !problems.is_empty() {
+            return Err(ProfileError::Invalid { source_name: source_name.to_string(), problems });
+        }
+
+        let rules = file
+            .rules
+            .into_iter()
+            .map(|entry| RuleConfig {
+                id: entry.id.into_inner(),
+                requirement: entry.requirement,
+                section: entry.section,
+                text: entry.text,
+                roles: entry.roles.into_inner(),
+                severity: entry.severity,
+                enabled: entry.enabled,
+            })
+            .collect();
+
+        Ok(Profile {
+            name: file.name,
+            document: file.document,
+            gpu: file.gpu,
+            cpu: file.cpu,
+            boot: file.boot,
+            rules,
+            gpu_table: GpuTable::builtin(),
+            bios_keys: BiosKeyTable::builtin(),
+        })
+    }
+
+    /// The enabled rules, each with its implementation.
+    pub fn enabled_rules(&self) -> impl Iterator<Item = (&'static RuleInfo, &RuleConfig)> {
+        self.rules.iter().filter(|config| config.enabled).filter_map(|config| {
+            RULES.iter().find(|rule| rule.id == config.id).map(|rule| (rule, config))
+        })
+    }
+}
+
+fn validate(file: &ProfileFile, text: &str, source_name: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut seen = BTreeSet::new();
+    let known: Vec<&str> = RULES.iter().map(|rule| rule.id).collect();
+
+    for entry in &file.rules {
+        let id = entry.id.get_ref();
+        let at = format!("{source_name}:{}", line_of(text, entry.id.span()));
+        if !known.contains(&id.as_str()) {
+            problems.push(format!(
+                "{at}: unknown rule `{id}`\nhint: known rules are {}",
+                known.join(", ")
+            ));
+        }
+        if !seen.insert(id.clone()) {
+            problems.push(format!("{at}: rule `{id}` is listed twice\nhint: keep one entry per rule"));
+        }
+        if entry.roles.get_ref().is_empty() {
+            let at = format!("{source_name}:{}", line_of(text, entry.roles.span()));
+            problems.push(format!(
+                "{at}: rule `{id}` applies to no role\nhint: list roles, or set `enabled = false`"
+            ));
+        }
+    }
+    problems
+}
+
+/// Returns the 1-based line of a byte span in `text`.
+fn line_of(text: &str, span: Range<usize>) -> usize {
+    text[..span.start.min(text.len())].matches('\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_profile_parses() {
+        let profile = Profile::parse(BUILTIN_PROFILE, BUILTIN_PROFILE_NAME).unwrap();
+        assert!(profile.enabled_rules().count() >= 7);
+    }
+
+    #[test]
+    fn builtin_profile_enables_every_rule() {
+        let profile = Profile::builtin();
+        for rule in RULES {
+            assert!(
+                profile.rules.iter().any(|config| config.id == rule.id),
+                "rule {} is missing from the built-in profile",
+                rule.id
+            );
+        }
+    }
+
+    #[test]
+    fn rule_ids_are_unique() {
+        let ids: BTreeSet<_> = RULES.iter().map(|rule| rule.id).collect();
+        assert_eq!(ids.len(), RULES.len());
+    }
+
+    #[test]
+    fn unknown_rule_is_reported_with_line() {
+        let text = BUILTIN_PROFILE.replacen("id = \"dimm-ecc\"", "id = \"dimm-ecc-typo\"", 1);
+        let err = Profile::parse(&text, "test.toml").unwrap_err().to_string();
+        let line = text.lines().position(|l| l.contains("dimm-ecc-typo")).unwrap() + 1;
+        assert!(err.contains(&format!("test.toml:{line}: unknown rule `dimm-ecc-typo`")), "{err}");
+    }
+
+    #[test]
+    fn unknown_field_is_rejected() {
+        let text = format!("{BUILTIN_PROFILE}\n[extra]\nkey = 1\n");
+        let err = Profile::parse(&text, "test.toml").unwrap_err().to_string();
+        assert!(err.contains("extra"), "{err}");
+    }
+}

@@ -1,0 +1,206 @@
+//! GPU rules: every GPU is an NVIDIA GPU of an accepted architecture.
+
+use super::{Outcome, RuleInfo};
+use crate::facts::{Gpu, NodeFacts};
+use crate::policy::gpu_models::{Identification, NVIDIA_VENDOR_ID, parse_pci_id};
+use crate::policy::{Evidence, Profile, Status};
+
+pub const NVIDIA: RuleInfo = RuleInfo {
+    id: "gpu-nvidia",
+    description: "every GPU is an NVIDIA GPU, and the node has at least one",
+    check: check_vendor,
+};
+
+pub const ARCHITECTURE: RuleInfo = RuleInfo {
+    id: "gpu-architecture",
+    description: "every GPU is of the profile's minimum architecture or newer",
+    check: check_architecture,
+};
+
+/// A GPU's label for technicians: model and id.
+fn label(gpu: &Gpu) -> String {
+    match &gpu.model {
+        Some(model) => format!("GPU {} ({model})", gpu.id),
+        None => format!("GPU {}", gpu.id),
+    }
+}
+
+enum Vendor {
+    Nvidia,
+    Other(String),
+    Unreported,
+}
+
+fn vendor_of(gpu: &Gpu) -> Vendor {
+    if let Some(id) = gpu.vendor_id.as_deref().and_then(parse_pci_id) {
+        return if id == NVIDIA_VENDOR_ID { Vendor::Nvidia } else { Vendor::Other(format!("PCI vendor {id:#06x}")) };
+    }
+    let names = [gpu.manufacturer.as_deref(), gpu.model.as_deref()];
+    if names.iter().flatten().any(|name| name.to_uppercase().contains("NVIDIA")) {
+        return Vendor::Nvidia;
+    }
+    match gpu.manufacturer.as_deref() {
+        Some(other) if !other.trim().is_empty() => Vendor::Other(other.to_string()),
+        _ => Vendor::Unreported,
+    }
+}
+
+fn vendor_evidence(gpu: &Gpu) -> Vec<Evidence> {
+    vec![
+        Evidence::optional(&gpu.uri, "VendorId", &gpu.vendor_id),
+        Evidence::optional(&gpu.uri, "Manufacturer", &gpu.manufacturer),
+        Evidence::optional(&gpu.uri, "Model", &gpu.model),
+    ]
+}
+
+fn check_vendor(facts: &NodeFacts, _profile: &Profile) -> Outcome {
+    let expected = "NVIDIA GPUs only, at least one";
+    if facts.gpus.is_empty() {
+        return Outcome::new(Status::Fail, expected, "no GPU reported by the BMC");
+    }
+
+    let mut others = Vec::new();
+    let mut unreported = Vec::new();
+    let mut evidence = Vec::new();
+    for gpu in &facts.gpus {
+        match vendor_of(gpu) {
+            Vendor::Nvidia => {}
+            Vendor::Other(vendor) => {
+                others.push((label(gpu), format!("{} is {vendor}", label(gpu))));
+                evidence.extend(vendor_evidence(gpu));
+            }
+            Vendor::Unreported => {
+                unreported.push(label(gpu));
+                evidence.extend(vendor_evidence(gpu));
+            }
+        }
+    }
+
+    if !others.is_empty() {
+        let (parts, reasons): (Vec<String>, Vec<String>) = others.into_iter().unzip();
+        return Outcome::new(Status::Fail, expected, reasons.join("; ")).with_parts(parts).with_evidence(evidence);
+    }
+    if !unreported.is_empty() {
+        let observed = format!("no vendor ID, manufacturer or model for {}", unreported.join(", "));
+        return Outcome::new(Status::Unknown, expected, observed).with_parts(unreported).with_evidence(evidence);
+    }
+    let evidence = facts.gpus.iter().flat_map(vendor_evidence).filter(|e| !e.value.is_null()).collect();
+    Outcome::new(Status::Pass, expected, format!("{} NVIDIA GPUs", facts.gpus.len())).with_evidence(evidence)
+}
+
+fn check_architecture(facts: &NodeFacts, profile: &Profile) -> Outcome {
+    let minimum = profile.gpu.min_architecture;
+    let expected = format!("{} or newer", minimum.name());
+    if facts.gpus.is_empty() {
+        return Outcome::new(Status::Unknown, expected, "no GPU reported by the BMC");
+    }
+
+    let mut too_old = Vec::new();
+    let mut unidentified = Vec::new();
+    let mut seen = Vec::new();
+    let mut evidence = Vec::new();
+    let mut bad_evidence = Vec::new();
+    for gpu in &facts.gpus {
+        let device = gpu.device_id.as_deref().and_then(parse_pci_id);
+        let subsystem = gpu.subsystem_id.as_deref().and_then(parse_pci_id);
+        let gpu_evidence = [
+            Evidence::optional(&gpu.uri, "DeviceId", &gpu.device_id),
+            Evidence::optional(&gpu.uri, "Model", &gpu.model),
+        ];
+
+        let (arch, how) = match profile.gpu_table.identify(device, subsystem, gpu.model.as_deref()) {
+            Some(Identification::Table(row)) => (row.architecture, format!("{} by device ID", row.name)),
+            Some(Identification::ModelString(arch, _)) => (arch, "by model string".to_string()),
+            None => {
+                unidentified.push(label(gpu));
+                bad_evidence.extend(gpu_evidence);
+                continue;
+            }
+        };
+        if arch < minimum {
+            too_old.push((label(gpu), format!("{} is {} ({how})", label(gpu), arch.name())));
+            bad_evidence.extend(gpu_evidence);
+        } else {
+            seen.push(arch.name());
+            evidence.extend(gpu_evidence);
+        }
+    }
+
+    if !too_old.is_empty() {
+        let (parts, reasons): (Vec<String>, Vec<String>) = too_old.into_iter().unzip();
+        return Outcome::new(Status::Fail, expected, reasons.join("; ")).with_parts(parts).with_evidence(bad_evidence);
+    }
+    if !unidentified.is_empty() {
+        let observed = format!("device ID and model not in the GPU table for {}", unidentified.join(", "));
+        return Outcome::new(Status::Unknown, expected, observed).with_parts(unidentified).with_evidence(bad_evidence);
+    }
+    seen.dedup();
+    let observed = format!("{} GPUs: {}", facts.gpus.len(), seen.join(", "));
+    Outcome::new(Status::Pass, expected, observed).with_evidence(evidence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::status;
+    use crate::facts::{Gpu, NodeFacts};
+    use crate::policy::Status;
+
+    fn gpu(vendor: Option<&str>, device: Option<&str>, model: Option<&str>) -> Gpu {
+        Gpu {
+            uri: "/redfish/v1/Systems/1/Processors/GPU1".into(),
+            id: "GPU1".into(),
+            vendor_id: vendor.map(Into::into),
+            device_id: device.map(Into::into),
+            model: model.map(Into::into),
+            ..Gpu::default()
+        }
+    }
+
+    fn node(gpus: Vec<Gpu>) -> NodeFacts {
+        NodeFacts { gpus, ..NodeFacts::default() }
+    }
+
+    #[test]
+    fn nvidia_by_decimal_vendor_id() {
+        assert_eq!(status("gpu-nvidia", &node(vec![gpu(Some("4318"), None, None)])), Status::Pass);
+    }
+
+    #[test]
+    fn other_vendor_fails() {
+        assert_eq!(status("gpu-nvidia", &node(vec![gpu(Some("0x1002"), None, Some("MI250X"))])), Status::Fail);
+    }
+
+    #[test]
+    fn no_gpus_fails_vendor_rule() {
+        assert_eq!(status("gpu-nvidia", &node(vec![])), Status::Fail);
+    }
+
+    #[test]
+    fn unreported_vendor_is_unknown() {
+        assert_eq!(status("gpu-nvidia", &node(vec![gpu(Some("0x0000"), None, None)])), Status::Unknown);
+    }
+
+    #[test]
+    fn hopper_passes_architecture() {
+        let facts = node(vec![gpu(Some("0x10DE"), Some("0x2330"), None)]);
+        assert_eq!(status("gpu-architecture", &facts), Status::Pass);
+    }
+
+    #[test]
+    fn volta_fails_architecture() {
+        let facts = node(vec![gpu(Some("0x10de"), Some("0x1db4"), Some("Tesla V100-PCIE-16GB"))]);
+        assert_eq!(status("gpu-architecture", &facts), Status::Fail);
+    }
+
+    #[test]
+    fn zeroed_ids_fall_back_to_model() {
+        let facts = node(vec![gpu(Some("0x0000"), Some("0x0000"), Some("H100 80GB HBM3"))]);
+        assert_eq!(status("gpu-architecture", &facts), Status::Pass);
+    }
+
+    #[test]
+    fn unknown_id_is_unknown() {
+        let facts = node(vec![gpu(Some("0x10de"), Some("0x2fff"), None)]);
+        assert_eq!(status("gpu-architecture", &facts), Status::Unknown);
+    }
+}

@@ -1,0 +1,115 @@
+//! The rule implementations. Each rule reads facts and returns an [`Outcome`]; the profile
+//! decides whether it runs, on which roles, and what a violation yields.
+
+mod bios;
+mod cpu;
+mod gpu;
+mod memory;
+mod power;
+mod storage;
+
+use super::profile::{Profile, RuleConfig, Severity};
+use super::{Evidence, Finding, Status};
+use crate::facts::NodeFacts;
+
+/// A rule: stable id, one-line description, implementation.
+pub struct RuleInfo {
+    pub id: &'static str,
+    pub description: &'static str,
+    pub check: fn(&NodeFacts, &Profile) -> Outcome,
+}
+
+/// Every rule rackcheck implements, in report order.
+pub static RULES: &[RuleInfo] = &[
+    gpu::NVIDIA,
+    gpu::ARCHITECTURE,
+    cpu::CORES_PER_GPU,
+    memory::ECC,
+    power::REDUNDANCY,
+    bios::IOMMU_DISABLED,
+    storage::BOOT_RAID1,
+    storage::BOOT_CAPACITY,
+];
+
+/// What a rule found, before the profile's severity is applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub status: Status,
+    pub expected: String,
+    pub observed: String,
+    pub parts: Vec<String>,
+    pub evidence: Vec<Evidence>,
+}
+
+impl Outcome {
+    pub fn new(status: Status, expected: impl Into<String>, observed: impl Into<String>) -> Self {
+        Outcome {
+            status,
+            expected: expected.into(),
+            observed: observed.into(),
+            parts: Vec::new(),
+            evidence: Vec::new(),
+        }
+    }
+
+    pub fn with_evidence(mut self, evidence: Vec<Evidence>) -> Self {
+        self.evidence = evidence;
+        self
+    }
+
+    pub fn with_parts(mut self, parts: Vec<String>) -> Self {
+        self.parts = parts;
+        self
+    }
+
+    /// Applies the profile's severity: a violated recommendation warns instead of failing.
+    pub fn into_finding(self, rule: &RuleInfo, config: &RuleConfig) -> Finding {
+        let status = match (self.status, config.severity) {
+            (Status::Fail, Severity::Warn) => Status::Warn,
+            (status, _) => status,
+        };
+        Finding {
+            rule: rule.id.to_string(),
+            status,
+            requirement: config.citation(),
+            expected: self.expected,
+            observed: self.observed,
+            parts: self.parts,
+            evidence: self.evidence,
+        }
+    }
+}
+
+/// Formats a byte count in decimal gigabytes, as drive vendors and the requirements do.
+pub(crate) fn gigabytes(bytes: u64) -> String {
+    format!("{:.0} GB", bytes as f64 / 1e9)
+}
+
+/// True for a Status/Health value that reports a fault.
+pub(crate) fn is_unhealthy(health: Option<&str>) -> bool {
+    matches!(health, Some(h) if h.eq_ignore_ascii_case("Critical") || h.eq_ignore_ascii_case("Warning"))
+}
+
+/// True for a Status/State value of an empty slot or bay.
+pub(crate) fn is_absent(state: Option<&str>) -> bool {
+    matches!(state, Some(s) if s.eq_ignore_ascii_case("Absent"))
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::facts::NodeFacts;
+    use crate::policy::{Profile, Status};
+
+    use super::RULES;
+
+    /// Runs one rule by id on `facts` with the built-in profile.
+    pub fn run(id: &str, facts: &NodeFacts) -> super::Outcome {
+        let profile = Profile::builtin();
+        let rule = RULES.iter().find(|rule| rule.id == id).expect("rule exists");
+        (rule.check)(facts, &profile)
+    }
+
+    pub fn status(id: &str, facts: &NodeFacts) -> Status {
+        run(id, facts).status
+    }
+}

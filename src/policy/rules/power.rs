@@ -1,0 +1,192 @@
+//! Power rules: the PSUs are redundant (N+1 or better) and every installed PSU is healthy.
+
+use super::{Outcome, RuleInfo, is_absent, is_unhealthy};
+use crate::facts::{NodeFacts, PowerRedundancy, PowerSupply};
+use crate::policy::{Evidence, Profile, Status};
+
+pub const REDUNDANCY: RuleInfo = RuleInfo {
+    id: "psu-redundant",
+    description: "power supplies are redundant and every installed one is healthy",
+    check: check_redundancy,
+};
+
+/// The PSU's Name ("PS2 Status", "Power Supply 2") when it has one, else its Id.
+fn label(psu: &PowerSupply) -> String {
+    match &psu.name {
+        Some(name) => name.clone(),
+        None => format!("PSU {}", psu.id),
+    }
+}
+
+/// True when a PSU is installed but not delivering power.
+fn is_failed(psu: &PowerSupply) -> bool {
+    let state_off = matches!(
+        psu.state.as_deref(),
+        Some("Disabled" | "UnavailableOffline" | "Deferring" | "Quiesced")
+    );
+    state_off || is_unhealthy(psu.health.as_deref())
+}
+
+fn psu_evidence(psu: &PowerSupply) -> Vec<Evidence> {
+    vec![
+        Evidence::optional(&psu.uri, "Status/State", &psu.state),
+        Evidence::optional(&psu.uri, "Status/Health", &psu.health),
+    ]
+}
+
+fn group_evidence(group: &PowerRedundancy) -> Vec<Evidence> {
+    vec![
+        Evidence::optional(&group.uri, "Mode", &group.mode),
+        Evidence::optional(&group.uri, "MinNumNeeded", &group.min_needed),
+        Evidence::optional(&group.uri, "Status/State", &group.state),
+        Evidence::optional(&group.uri, "Status/Health", &group.health),
+    ]
+}
+
+/// Explains why a redundancy group does not provide redundancy, or returns `None`.
+fn group_problem(group: &PowerRedundancy, healthy: usize) -> Option<String> {
+    if matches!(group.mode.as_deref(), Some("NotRedundant")) {
+        return Some("redundancy mode NotRedundant".to_string());
+    }
+    if is_unhealthy(group.health.as_deref()) {
+        return Some(format!("redundancy health {}", group.health.as_deref().unwrap_or("")));
+    }
+    if matches!(group.state.as_deref(), Some("Disabled" | "UnavailableOffline")) {
+        return Some(format!("redundancy state {}", group.state.as_deref().unwrap_or("")));
+    }
+    match group.min_needed {
+        Some(needed) if healthy <= needed as usize => {
+            Some(format!("{healthy} healthy PSUs where {needed} are needed, none spare"))
+        }
+        _ => None,
+    }
+}
+
+fn check_redundancy(facts: &NodeFacts, _profile: &Profile) -> Outcome {
+    let expected = "a redundant PSU group (N+1 or better) with every installed PSU healthy";
+    let installed: Vec<&PowerSupply> =
+        facts.power.supplies.iter().filter(|psu| !is_absent(psu.state.as_deref())).collect();
+    let groups = &facts.power.redundancy;
+    if installed.is_empty() && groups.is_empty() {
+        return Outcome::new(Status::Unknown, expected, "no PSU reported by the BMC");
+    }
+
+    let failed: Vec<&PowerSupply> = installed.iter().copied().filter(|psu| is_failed(psu)).collect();
+    let healthy = installed.len() - failed.len();
+    let mut evidence: Vec<Evidence> = installed.iter().flat_map(|psu| psu_evidence(psu)).collect();
+    evidence.extend(groups.iter().flat_map(group_evidence));
+    let mut failure_evidence: Vec<Evidence> = failed.iter().flat_map(|psu| psu_evidence(psu)).collect();
+    failure_evidence.extend(groups.iter().flat_map(group_evidence));
+
+    let mut problems: Vec<String> = failed
+        .iter()
+        .map(|psu| {
+            let state = [psu.state.as_deref(), psu.health.as_deref()].into_iter().flatten().collect::<Vec<_>>();
+            format!("{} failed ({})", label(psu), state.join(", "))
+        })
+        .collect();
+    problems.extend(groups.iter().filter_map(|group| group_problem(group, healthy)));
+    if !problems.is_empty() {
+        let parts = failed.iter().map(|psu| label(psu)).collect();
+        return Outcome::new(Status::Fail, expected, problems.join("; "))
+            .with_parts(parts)
+            .with_evidence(failure_evidence);
+    }
+
+    let without_status: Vec<String> = installed
+        .iter()
+        .filter(|psu| psu.state.is_none() && psu.health.is_none())
+        .map(|psu| label(psu))
+        .collect();
+    if !without_status.is_empty() {
+        let observed = format!("no Status for {}", without_status.join(", "));
+        return Outcome::new(Status::Unknown, expected, observed).with_parts(without_status).with_evidence(evidence);
+    }
+    if groups.is_empty() {
+        let observed = format!("{healthy} healthy PSUs, but the BMC reports no redundancy group");
+        return Outcome::new(Status::Unknown, expected, observed).with_evidence(evidence);
+    }
+
+    let modes: Vec<&str> = groups.iter().filter_map(|group| group.mode.as_deref()).collect();
+    let observed = format!("{healthy} healthy PSUs, redundancy {}", if modes.is_empty() { "OK".to_string() } else { modes.join(", ") });
+    Outcome::new(Status::Pass, expected, observed).with_evidence(evidence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{run, status};
+    use crate::facts::{NodeFacts, Power, PowerRedundancy, PowerSupply};
+    use crate::policy::Status;
+
+    fn psu(id: &str, state: Option<&str>, health: Option<&str>) -> PowerSupply {
+        PowerSupply {
+            uri: format!("/redfish/v1/Chassis/1/PowerSubsystem/PowerSupplies/{id}"),
+            id: id.into(),
+            state: state.map(Into::into),
+            health: health.map(Into::into),
+            ..PowerSupply::default()
+        }
+    }
+
+    fn group(mode: &str, min_needed: u32, health: &str) -> PowerRedundancy {
+        PowerRedundancy {
+            uri: "/redfish/v1/Chassis/1/PowerSubsystem".into(),
+            mode: Some(mode.into()),
+            min_needed: Some(min_needed),
+            state: Some("Enabled".into()),
+            health: Some(health.into()),
+            ..PowerRedundancy::default()
+        }
+    }
+
+    fn node(supplies: Vec<PowerSupply>, redundancy: Vec<PowerRedundancy>) -> NodeFacts {
+        NodeFacts { power: Power { supplies, redundancy }, ..NodeFacts::default() }
+    }
+
+    fn healthy(id: &str) -> PowerSupply {
+        psu(id, Some("Enabled"), Some("OK"))
+    }
+
+    #[test]
+    fn n_plus_one_passes() {
+        let facts = node(vec![healthy("0"), healthy("1")], vec![group("Failover", 1, "OK")]);
+        assert_eq!(status("psu-redundant", &facts), Status::Pass);
+    }
+
+    #[test]
+    fn failed_psu_fails_and_is_named() {
+        let facts = node(
+            vec![healthy("0"), psu("1", Some("Enabled"), Some("Critical"))],
+            vec![group("Failover", 1, "Warning")],
+        );
+        let outcome = run("psu-redundant", &facts);
+        assert_eq!(outcome.status, Status::Fail);
+        assert_eq!(outcome.parts, vec!["PSU 1".to_string()]);
+    }
+
+    #[test]
+    fn no_spare_fails() {
+        let facts = node(vec![healthy("0"), healthy("1"), healthy("2")], vec![group("N+m", 3, "OK")]);
+        assert_eq!(status("psu-redundant", &facts), Status::Fail);
+    }
+
+    #[test]
+    fn psu_without_status_is_unknown() {
+        let facts = node(vec![healthy("0"), psu("1", None, None)], vec![group("Failover", 1, "OK")]);
+        assert_eq!(status("psu-redundant", &facts), Status::Unknown);
+    }
+
+    #[test]
+    fn no_redundancy_group_is_unknown() {
+        assert_eq!(status("psu-redundant", &node(vec![healthy("0"), healthy("1")], vec![])), Status::Unknown);
+    }
+
+    #[test]
+    fn absent_bay_is_not_a_failure() {
+        let facts = node(
+            vec![healthy("0"), healthy("1"), psu("2", Some("Absent"), None)],
+            vec![group("N+m", 1, "OK")],
+        );
+        assert_eq!(status("psu-redundant", &facts), Status::Pass);
+    }
+}

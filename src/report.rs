@@ -1,0 +1,153 @@
+//! Renders a scan report as a terminal table or as JSON, and maps it to an exit code.
+
+use std::io::{self, Write};
+
+use tabled::settings::Style;
+use tabled::{Table, Tabled};
+
+use crate::policy::{Status, Verdict};
+use crate::scan::{NodeReport, ScanReport};
+
+/// Output formats of `scan` and `demo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A summary table per node, then every finding that needs attention.
+    Table,
+    /// One JSON object with `schema_version`, `nodes` and `rack`.
+    Json,
+}
+
+/// Process exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every node passed (warnings allowed).
+    Pass = 0,
+    /// At least one rule failed.
+    Fail = 1,
+    /// Invalid input or usage.
+    Usage = 2,
+    /// Nothing failed, but a node could not be read or a rule stayed unknown.
+    Incomplete = 3,
+}
+
+impl Outcome {
+    pub fn of(report: &ScanReport) -> Outcome {
+        let verdicts: Vec<Verdict> = report.nodes.iter().map(|node| node.verdict).collect();
+        let rack_failed = report.rack.iter().any(|finding| finding.status == Status::Fail);
+        if rack_failed || verdicts.contains(&Verdict::Fail) {
+            Outcome::Fail
+        } else if verdicts.contains(&Verdict::Error)
+            || verdicts.contains(&Verdict::Unknown)
+            || report.rack.iter().any(|finding| finding.status == Status::Unknown)
+        {
+            Outcome::Incomplete
+        } else {
+            Outcome::Pass
+        }
+    }
+}
+
+pub fn write(report: &ScanReport, format: Format, out: &mut dyn Write) -> io::Result<()> {
+    match format {
+        Format::Table => write_table(report, out),
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, report)?;
+            writeln!(out)
+        }
+    }
+}
+
+#[derive(Tabled)]
+struct Row {
+    rack: String,
+    #[tabled(rename = "U")]
+    position: u32,
+    hostname: String,
+    role: String,
+    model: String,
+    verdict: String,
+    pass: usize,
+    fail: usize,
+    warn: usize,
+    unknown: usize,
+    #[tabled(rename = "in-band")]
+    in_band: usize,
+}
+
+fn row(node: &NodeReport) -> Row {
+    let count = |status| node.findings.iter().filter(|f| f.status == status).count();
+    let model = node
+        .facts
+        .as_ref()
+        .map(|facts| {
+            let system = &facts.system;
+            [system.manufacturer.as_deref(), system.model.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ")
+        })
+        .filter(|model| !model.is_empty())
+        .unwrap_or_else(|| "-".to_string());
+    Row {
+        rack: node.rack.clone(),
+        position: node.position,
+        hostname: node.hostname.clone(),
+        role: node.role.to_string(),
+        model,
+        verdict: node.verdict.to_string(),
+        pass: count(Status::Pass),
+        fail: count(Status::Fail),
+        warn: count(Status::Warn),
+        unknown: count(Status::Unknown),
+        in_band: count(Status::InBand),
+    }
+}
+
+fn write_table(report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
+    let rows: Vec<Row> = report.nodes.iter().map(row).collect();
+    writeln!(out, "{}", Table::new(rows).with(Style::sharp()))?;
+
+    for node in &report.nodes {
+        write_node_details(node, out)?;
+    }
+
+    let count = |verdict| report.nodes.iter().filter(|node| node.verdict == verdict).count();
+    writeln!(
+        out,
+        "\n{} nodes: {} pass, {} warn, {} fail, {} unknown, {} error (profile {}{})",
+        report.nodes.len(),
+        count(Verdict::Pass),
+        count(Verdict::Warn),
+        count(Verdict::Fail),
+        count(Verdict::Unknown),
+        count(Verdict::Error),
+        report.profile,
+        if report.insecure { ", TLS certificates NOT verified" } else { "" }
+    )
+}
+
+/// Lists what a technician must look at on one node: the error, or each finding that did not pass.
+fn write_node_details(node: &NodeReport, out: &mut dyn Write) -> io::Result<()> {
+    if let Some(error) = &node.error {
+        writeln!(out, "\n{} ({}): error", node.hostname, node.bmc)?;
+        for line in error.lines() {
+            writeln!(out, "  {line}")?;
+        }
+        return Ok(());
+    }
+
+    let open: Vec<_> = node.findings.iter().filter(|f| f.status != Status::Pass).collect();
+    if open.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\n{} ({}): {}", node.hostname, node.bmc, node.verdict)?;
+    for finding in open {
+        writeln!(out, "  {:<8} {}  [{}]", finding.status.as_str(), finding.rule, finding.requirement)?;
+        writeln!(out, "           expected: {}", finding.expected)?;
+        writeln!(out, "           observed: {}", finding.observed)?;
+        if !finding.parts.is_empty() {
+            writeln!(out, "           check:    {}", finding.parts.join(", "))?;
+        }
+        if let Some(evidence) = finding.evidence.first() {
+            writeln!(out, "           evidence: {} {} = {}", evidence.uri, evidence.property, evidence.value)?;
+        }
+    }
+    Ok(())
+}

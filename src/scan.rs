@@ -1,0 +1,177 @@
+//! Scans a rack: logs in to every BMC, collects facts, judges them, logs out.
+//!
+//! Nodes run concurrently up to a global limit; the Redfish client limits requests per BMC.
+//! A node that fails ends as a report with `verdict = error` and its cause; it never stops or
+//! delays the others. Every session that was opened is closed, whether collection succeeded,
+//! failed or ran out of time.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::collect::collect;
+use crate::credentials::CredentialStore;
+use crate::facts::NodeFacts;
+use crate::inventory::{Inventory, Node, Role};
+use crate::policy::{Finding, Profile, Verdict, judge_node};
+use crate::redfish::{ClientOptions, RedfishClient};
+
+/// Version of the JSON report schema; raised on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Options of one scan beyond the Redfish client's.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub client: ClientOptions,
+    /// Nodes scanned at the same time.
+    pub concurrency: usize,
+    /// Time allowed for one node, login to logout.
+    pub node_deadline: Duration,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions { client: ClientOptions::default(), concurrency: 64, node_deadline: Duration::from_secs(300) }
+    }
+}
+
+/// The result of a scan, as the JSON report serializes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScanReport {
+    pub schema_version: u32,
+    pub profile: String,
+    /// True when TLS certificates were not verified (`--insecure`).
+    pub insecure: bool,
+    pub nodes: Vec<NodeReport>,
+    /// Findings about the rack as a whole.
+    pub rack: Vec<Finding>,
+}
+
+/// One node's outcome.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeReport {
+    pub hostname: String,
+    pub rack: String,
+    pub position: u32,
+    pub role: Role,
+    pub bmc: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    pub verdict: Verdict,
+    /// Why the node could not be read, when `verdict` is `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facts: Option<NodeFacts>,
+    pub findings: Vec<Finding>,
+    /// Wall time spent on the node, in milliseconds.
+    pub duration_ms: u64,
+}
+
+impl NodeReport {
+    fn new(node: &Node) -> NodeReport {
+        NodeReport {
+            hostname: node.hostname.clone(),
+            rack: node.rack.clone(),
+            position: node.position,
+            role: node.role,
+            bmc: node.bmc.to_string(),
+            system: node.system.clone(),
+            verdict: Verdict::Error,
+            error: None,
+            facts: None,
+            findings: Vec::new(),
+            duration_ms: 0,
+        }
+    }
+}
+
+/// Scans every node of the inventory and judges it against the profile.
+///
+/// Fails only when the Redfish client cannot be built (an unreadable CA file); every per-node
+/// failure is part of the report.
+pub async fn scan(
+    inventory: &Inventory,
+    credentials: &CredentialStore,
+    profile: &Profile,
+    options: &ScanOptions,
+) -> Result<ScanReport, crate::redfish::ClientError> {
+    let client = RedfishClient::new(&options.client)?;
+
+    let mut nodes: Vec<NodeReport> = futures::stream::iter(&inventory.nodes)
+        .map(|node| {
+            let span = info_span!("node", hostname = %node.hostname, bmc = %node.bmc);
+            scan_node(&client, node, credentials, profile, options).instrument(span)
+        })
+        .buffer_unordered(options.concurrency.max(1))
+        .collect()
+        .await;
+
+    // Report in inventory order, whatever order the nodes finished in.
+    nodes.sort_by_key(|report| {
+        inventory.nodes.iter().position(|node| node.hostname == report.hostname).unwrap_or(usize::MAX)
+    });
+
+    Ok(ScanReport {
+        schema_version: SCHEMA_VERSION,
+        profile: profile.name.clone(),
+        insecure: options.client.insecure,
+        nodes,
+        rack: Vec::new(),
+    })
+}
+
+async fn scan_node(
+    client: &RedfishClient,
+    node: &Node,
+    credentials: &CredentialStore,
+    profile: &Profile,
+    options: &ScanOptions,
+) -> NodeReport {
+    let started = Instant::now();
+    let mut report = NodeReport::new(node);
+
+    match read_node(client, node, credentials, options.node_deadline).await {
+        Ok(facts) => {
+            report.findings = judge_node(&facts, node.role, profile);
+            report.verdict = Verdict::from_findings(&report.findings);
+            report.facts = Some(facts);
+        }
+        Err(cause) => {
+            warn!(cause = %cause, "node could not be read");
+            report.error = Some(cause);
+        }
+    }
+
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    info!(verdict = %report.verdict, ms = report.duration_ms, "node done");
+    report
+}
+
+/// Logs in, collects within the deadline, and logs out on every path.
+async fn read_node(
+    client: &RedfishClient,
+    node: &Node,
+    credentials: &CredentialStore,
+    deadline: Duration,
+) -> Result<NodeFacts, String> {
+    let creds = credentials.credentials_for(node).map_err(|err| err.to_string())?;
+    let session = client.login(&node.bmc, &creds).await.map_err(|err| err.to_string())?;
+
+    let collected = tokio::time::timeout(deadline, collect(&session, node.system.as_deref())).await;
+
+    if let Err(err) = session.logout().await {
+        warn!(cause = %err, "logout failed");
+    }
+
+    match collected {
+        Ok(Ok(facts)) => Ok(facts),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err(format!(
+            "node deadline of {}s exceeded\nhint: raise --node-deadline for slow BMCs",
+            deadline.as_secs()
+        )),
+    }
+}
