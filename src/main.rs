@@ -174,32 +174,25 @@ fn init_logging(verbose: u8) {
 async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Scan { inventory, options } => {
+            let profile = options.profile()?;
+            let scan_options = options.scan_options()?;
             let inventory = Inventory::load(&inventory)?;
             let credentials = options.credentials()?;
-            let report = run_scan(&inventory, &credentials, &options, options.scan_options()?).await?;
+            let report = scan(&inventory, &credentials, &profile, &scan_options).await?;
             emit(&report, &options)
         }
         Command::Demo { mock_bmc_dir, options } => {
-            let demo = DemoRack::start(&mock_bmc_dir).await?;
+            let profile = options.profile()?;
             let mut scan_options = options.scan_options()?;
+            let demo = DemoRack::start(&mock_bmc_dir).await?;
             if !options.insecure && options.ca_file.is_none() {
                 scan_options.client.ca_file = Some(demo.ca_path());
             }
-            let report = run_scan(&demo.inventory, &demo.credentials, &options, scan_options).await;
+            let report = scan(&demo.inventory, &demo.credentials, &profile, &scan_options).await;
             demo.shutdown().await;
             emit(&report?, &options)
         }
     }
-}
-
-async fn run_scan(
-    inventory: &Inventory,
-    credentials: &CredentialStore,
-    args: &ScanArgs,
-    options: ScanOptions,
-) -> anyhow::Result<ScanReport> {
-    let profile = args.profile()?;
-    Ok(scan(inventory, credentials, &profile, &options).await?)
 }
 
 fn emit(report: &ScanReport, args: &ScanArgs) -> anyhow::Result<Outcome> {

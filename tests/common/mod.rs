@@ -95,6 +95,15 @@ impl TestRack {
         scan(&self.inventory(), &credentials, &Profile::builtin(), options).await.expect("scan runs")
     }
 
+    /// Scans another inventory of this rack's BMCs, trusting their certificates.
+    pub async fn scan_inventory(&self, inventory: &Inventory) -> ScanReport {
+        let ca = self.ca_bundle();
+        let mut options = ScanOptions::default();
+        options.client.ca_file = Some(ca.path().to_path_buf());
+        let credentials = CredentialStore::with_default(Credentials::new(USERNAME, PASSWORD));
+        scan(inventory, &credentials, &Profile::builtin(), &options).await.expect("scan runs")
+    }
+
     pub fn open_sessions(&self) -> usize {
         self.bmcs.iter().map(|(_, bmc)| bmc.stats().open_sessions).sum()
     }

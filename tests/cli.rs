@@ -1,0 +1,183 @@
+//! The rackcheck binary: report formats, exit codes and messages, run as a user runs it.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use mock_bmc::{BmcConfig, Mockup, Scenario};
+use serde_json::Value;
+
+use common::{PASSWORD, TestRack, USERNAME, mock_bmc_dir};
+
+fn rackcheck(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rackcheck"));
+    command.args(args).env_remove("RACKCHECK_USERNAME").env_remove("RACKCHECK_PASSWORD").env("NO_COLOR", "1");
+    command
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs the binary off the async runtime, so the in-process mock BMCs keep serving.
+async fn run(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || command.output().expect("rackcheck runs")).await.unwrap()
+}
+
+/// Writes a rack's inventory and CA bundle, and returns a command that scans it.
+fn scan_command(rack: &TestRack, dir: &tempfile::TempDir, extra: &[&str]) -> Command {
+    let inventory = dir.path().join("rack.csv");
+    let csv = rack
+        .bmcs
+        .iter()
+        .enumerate()
+        .map(|(index, (hostname, bmc))| format!("R1,{},{hostname},{},gpu-compute\n", index + 1, bmc.addr()))
+        .collect::<String>();
+    std::fs::write(&inventory, format!("rack,position,hostname,bmc,role\n{csv}")).unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, rack.bmcs.iter().map(|(_, bmc)| bmc.certificate_pem()).collect::<String>()).unwrap();
+
+    let mut args = vec!["scan", inventory.to_str().unwrap(), "--ca-file", ca.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let mut command = rackcheck(&args);
+    command.env("RACKCHECK_USERNAME", USERNAME).env("RACKCHECK_PASSWORD", PASSWORD);
+    command
+}
+
+#[tokio::test]
+async fn demo_json_follows_the_schema() {
+    let output = run(rackcheck(&["demo", "--format", "json"])).await;
+
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", text(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).expect("stdout is JSON");
+    assert_eq!(report["schema_version"], 1);
+    assert!(report["rack"].is_array());
+    let nodes = report["nodes"].as_array().unwrap();
+    assert!(nodes.len() >= 6);
+
+    let verdicts: Vec<&str> = nodes.iter().map(|node| node["verdict"].as_str().unwrap()).collect();
+    for verdict in ["pass", "fail", "error"] {
+        assert!(verdicts.contains(&verdict), "no {verdict} node in {verdicts:?}");
+    }
+    for node in nodes {
+        assert!(node["hostname"].is_string());
+        assert!(node["bmc"].as_str().unwrap().starts_with("https://127.0.0.1:"));
+        if node["verdict"] == "error" {
+            assert!(node["error"].is_string());
+            continue;
+        }
+        assert!(node["facts"].is_object());
+        for finding in node["findings"].as_array().unwrap() {
+            for field in ["rule", "status", "requirement", "expected", "observed", "evidence"] {
+                assert!(!finding[field].is_null(), "finding without {field}: {finding}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn demo_table_shows_failures_with_evidence() {
+    let output = run(rackcheck(&["demo"])).await;
+
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout.contains("gpu-a01"), "{stdout}");
+    assert!(stdout.contains("bios-iommu-disabled"), "{stdout}");
+    assert!(stdout.contains("expected: "), "{stdout}");
+    assert!(stdout.contains("evidence: /redfish/v1/"), "{stdout}");
+    assert!(!stdout.contains('\u{1b}'), "colour codes with NO_COLOR set");
+}
+
+#[tokio::test]
+async fn passing_rack_exits_zero() {
+    let mut rack = TestRack::new();
+    rack.add("dell", "dell-xe9680-h100", None, "gpu-compute").await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let output = run(scan_command(&rack, &dir, &[])).await;
+
+    assert_eq!(output.status.code(), Some(0), "stdout: {}\nstderr: {}", text(&output.stdout), text(&output.stderr));
+    assert!(!text(&output.stdout).contains(PASSWORD));
+    assert!(!text(&output.stderr).contains(PASSWORD));
+    rack.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_rule_exits_three() {
+    let scenario = Scenario {
+        description: "no Bios resource".into(),
+        remove: vec!["/redfish/v1/Systems/1/Bios".into()],
+        ..Scenario::default()
+    };
+    let mockup = Mockup::load(&mock_bmc_dir().join("mockups/supermicro-as4125gs-l40s")).unwrap();
+    let mut rack = TestRack::new();
+    let config = BmcConfig::loopback(USERNAME, PASSWORD);
+    rack.add_mockup("smc", mockup.try_apply(&scenario).unwrap(), config, "gpu-compute").await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let output = run(scan_command(&rack, &dir, &["--format", "json"])).await;
+
+    assert_eq!(output.status.code(), Some(3), "stderr: {}", text(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["nodes"][0]["verdict"], "unknown");
+    rack.shutdown().await;
+}
+
+#[tokio::test]
+async fn missing_credentials_make_the_node_an_error() {
+    let mut rack = TestRack::new();
+    rack.add("dell", "dell-xe9680-h100", None, "gpu-compute").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = scan_command(&rack, &dir, &[]);
+    command.env_remove("RACKCHECK_PASSWORD");
+
+    let output = run(command).await;
+
+    assert_eq!(output.status.code(), Some(3));
+    assert!(text(&output.stdout).contains("RACKCHECK_PASSWORD"), "{}", text(&output.stdout));
+    assert_eq!(rack.bmc("dell").stats().logins, 0);
+    rack.shutdown().await;
+}
+
+#[test]
+fn invalid_inventory_exits_two_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("bad.csv");
+    std::fs::write(&inventory, "rack,position,hostname,bmc,role\nR1,1,gpu-1,127.0.0.1:8443,gpu-compute\nR1,2,gpu-2,127.0.0.1:8444,gpu\n")
+        .unwrap();
+
+    let output = rackcheck(&["scan", inventory.to_str().unwrap()]).output().unwrap();
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr.contains("bad.csv:3"), "{stderr}");
+    assert!(stderr.contains("`gpu`"), "{stderr}");
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn missing_inventory_exits_two() {
+    let output = rackcheck(&["scan", "/nonexistent/rack.csv"]).output().unwrap();
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("/nonexistent/rack.csv"));
+}
+
+#[test]
+fn usage_error_exits_two() {
+    let output = rackcheck(&["scan"]).output().unwrap();
+
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn invalid_profile_exits_two_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("profile.toml");
+    std::fs::write(&profile, "name = \"x\"\n").unwrap();
+
+    let output = rackcheck(&["demo", "--profile", profile.to_str().unwrap()]).output().unwrap();
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("profile.toml"), "{}", text(&output.stderr));
+}

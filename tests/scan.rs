@@ -1,0 +1,215 @@
+//! Scans of mock racks over real HTTPS: verdicts, evidence, sessions and failure isolation.
+
+mod common;
+
+use mock_bmc::{BmcConfig, Mockup, Scenario};
+use rackcheck::policy::{Status, Verdict};
+use rackcheck::scan::{NodeReport, ScanReport};
+
+use common::{PASSWORD, TestRack, USERNAME, mock_bmc_dir};
+
+const DELL: &str = "dell-xe9680-h100";
+const SUPERMICRO: &str = "supermicro-as4125gs-l40s";
+const LENOVO: &str = "lenovo-sr655v3-storage";
+
+fn node<'a>(report: &'a ScanReport, hostname: &str) -> &'a NodeReport {
+    report.nodes.iter().find(|node| node.hostname == hostname).expect("node in report")
+}
+
+fn status_of(node: &NodeReport, rule: &str) -> Status {
+    node.findings.iter().find(|finding| finding.rule == rule).unwrap_or_else(|| panic!("no finding {rule}")).status
+}
+
+fn load(mockup: &str) -> Mockup {
+    Mockup::load(&mock_bmc_dir().join("mockups").join(mockup)).unwrap()
+}
+
+#[tokio::test]
+async fn mixed_rack_gets_correct_verdicts() {
+    let mut rack = TestRack::new();
+    rack.add("dell-ok", DELL, None, "gpu-compute").await;
+    rack.add("dell-iommu", DELL, Some("dell-xe9680-h100--iommu-enabled"), "gpu-compute").await;
+    rack.add("smc-ok", SUPERMICRO, None, "gpu-compute").await;
+    rack.add("smc-noecc", SUPERMICRO, Some("supermicro-as4125gs-l40s--dimm5-no-ecc"), "gpu-compute").await;
+    rack.add("smc-v100", SUPERMICRO, Some("supermicro-as4125gs-l40s--gpu8-v100"), "gpu-compute").await;
+    rack.add("lenovo-ok", LENOVO, None, "storage").await;
+    rack.add("lenovo-psu", LENOVO, Some("lenovo-sr655v3-storage--psu2-failed"), "storage").await;
+    rack.add("lenovo-raid0", LENOVO, Some("lenovo-sr655v3-storage--boot-raid0"), "storage").await;
+    rack.add_unreachable("down");
+
+    let report = rack.scan().await;
+
+    for passing in ["dell-ok", "smc-ok", "lenovo-ok"] {
+        let node = node(&report, passing);
+        assert_eq!(node.verdict, Verdict::Pass, "{passing}: {:#?}", node.findings);
+    }
+    let expected_failures = [
+        ("dell-iommu", "bios-iommu-disabled"),
+        ("smc-noecc", "dimm-ecc"),
+        ("smc-v100", "gpu-architecture"),
+        ("lenovo-psu", "psu-redundant"),
+        ("lenovo-raid0", "boot-volume-raid1"),
+    ];
+    for (hostname, rule) in expected_failures {
+        let node = node(&report, hostname);
+        assert_eq!(node.verdict, Verdict::Fail, "{hostname}");
+        let failed: Vec<&str> =
+            node.findings.iter().filter(|f| f.status == Status::Fail).map(|f| f.rule.as_str()).collect();
+        assert_eq!(failed, vec![rule], "{hostname} fails exactly one rule");
+    }
+
+    let down = node(&report, "down");
+    assert_eq!(down.verdict, Verdict::Error);
+    assert!(down.error.as_deref().unwrap().contains("cannot connect"), "{:?}", down.error);
+    assert!(down.findings.is_empty());
+
+    assert_eq!(rack.open_sessions(), 0);
+    for (hostname, bmc) in &rack.bmcs {
+        let stats = bmc.stats();
+        assert_eq!(stats.logins, 1, "{hostname} logins");
+        assert_eq!(stats.logouts, 1, "{hostname} logouts");
+    }
+    rack.shutdown().await;
+}
+
+#[tokio::test]
+async fn failing_finding_names_part_and_evidence() {
+    let mut rack = TestRack::new();
+    rack.add("smc-noecc", SUPERMICRO, Some("supermicro-as4125gs-l40s--dimm5-no-ecc"), "gpu-compute").await;
+
+    let report = rack.scan().await;
+
+    let finding = node(&report, "smc-noecc").findings.iter().find(|f| f.rule == "dimm-ecc").unwrap();
+    assert_eq!(finding.parts, vec!["DIMM P1-DIMME1".to_string()]);
+    assert_eq!(finding.evidence[0].uri, "/redfish/v1/Systems/1/Memory/5");
+    assert_eq!(finding.evidence[0].property, "ErrorCorrection");
+    assert_eq!(finding.evidence[0].value, "NoECC");
+    assert!(finding.requirement.starts_with("M-1"), "{}", finding.requirement);
+    rack.shutdown().await;
+}
+
+#[tokio::test]
+async fn facts_carry_counts_and_uris() {
+    let mut rack = TestRack::new();
+    rack.add("dell", DELL, None, "gpu-compute").await;
+
+    let report = rack.scan().await;
+
+    let facts = node(&report, "dell").facts.as_ref().unwrap();
+    assert_eq!(facts.system.uri, "/redfish/v1/Systems/System.Embedded.1");
+    assert_eq!(facts.system.manufacturer.as_deref(), Some("Dell Inc."));
+    assert_eq!(facts.cpus.len(), 2);
+    assert_eq!(facts.cpus.iter().filter_map(|cpu| cpu.cores).sum::<u32>(), 112);
+    assert_eq!(facts.gpus.len(), 8, "each GPU counted once across Processors and PCIeDevices");
+    assert!(facts.gpus.iter().all(|gpu| !gpu.also_seen_at.is_empty()));
+    assert_eq!(facts.dimms.len(), 32);
+    assert_eq!(facts.drives.len(), 10);
+    assert_eq!(facts.power.supplies.len(), 6);
+    assert!(facts.bios.as_ref().unwrap().attributes.contains_key("ProcVirtualization"));
+    rack.shutdown().await;
+}
+
+#[tokio::test]
+async fn missing_bios_gives_unknown_not_pass() {
+    let scenario = Scenario {
+        description: "no Bios resource".into(),
+        remove: vec!["/redfish/v1/Systems/System.Embedded.1/Bios".into()],
+        ..Scenario::default()
+    };
+    let mockup = load(DELL).try_apply(&scenario).unwrap();
+    let mut rack = TestRack::new();
+    rack.add_mockup("dell", mockup, BmcConfig::loopback(USERNAME, PASSWORD), "gpu-compute").await;
+
+    let report = rack.scan().await;
+
+    let node = node(&report, "dell");
+    assert_eq!(status_of(node, "bios-iommu-disabled"), Status::Unknown);
+    assert_eq!(node.verdict, Verdict::Unknown);
+    rack.shutdown().await;
+}
+
+#[tokio::test]
+async fn wrong_password_is_an_error_and_leaves_no_session() {
+    let mut rack = TestRack::new();
+    rack.add_mockup("dell", load(DELL), BmcConfig::loopback(USERNAME, "another-password"), "gpu-compute").await;
+
+    let report = rack.scan().await;
+
+    let node = node(&report, "dell");
+    assert_eq!(node.verdict, Verdict::Error);
+    let error = node.error.as_deref().unwrap();
+    assert!(error.contains("authentication failed"), "{error}");
+    assert!(!error.contains(PASSWORD));
+    assert_eq!(rack.bmc("dell").stats().failed_logins, 1);
+    assert_eq!(rack.open_sessions(), 0);
+    rack.shutdown().await;
+}
+
+#[tokio::test]
+async fn node_failing_after_login_still_logs_out() {
+    let mut rack = TestRack::new();
+    let bmc = rack.add("dell", DELL, None, "gpu-compute").await;
+    let address = bmc.addr();
+    let csv = format!("rack,position,hostname,bmc,role,system\nR1,1,dell,{address},gpu-compute,NoSuchSystem\n");
+    let inventory = rackcheck::inventory::Inventory::parse(&csv, "system.csv").unwrap();
+
+    let report = rack.scan_inventory(&inventory).await;
+
+    let node = node(&report, "dell");
+    assert_eq!(node.verdict, Verdict::Error);
+    assert!(node.error.as_deref().unwrap().contains("NoSuchSystem"), "{:?}", node.error);
+    let stats = rack.bmc("dell").stats();
+    assert_eq!(stats.logins, 1);
+    assert_eq!(stats.logouts, 1);
+    assert_eq!(stats.open_sessions, 0);
+    rack.shutdown().await;
+}
+
+#[tokio::test]
+async fn basic_auth_is_used_without_session_service() {
+    let config = BmcConfig { sessions: false, ..BmcConfig::loopback(USERNAME, PASSWORD) };
+    let mut rack = TestRack::new();
+    rack.add_mockup("smc", load(SUPERMICRO), config, "gpu-compute").await;
+
+    let report = rack.scan().await;
+
+    assert_eq!(node(&report, "smc").verdict, Verdict::Pass);
+    let stats = rack.bmc("smc").stats();
+    assert_eq!(stats.logins, 0);
+    assert_eq!(stats.logouts, 0);
+    rack.shutdown().await;
+}
+
+#[tokio::test]
+async fn paged_collections_give_the_same_facts() {
+    let paged = BmcConfig { page_size: Some(5), ..BmcConfig::loopback(USERNAME, PASSWORD) };
+    let mut rack = TestRack::new();
+    rack.add_mockup("whole", load(DELL), BmcConfig::loopback(USERNAME, PASSWORD), "gpu-compute").await;
+    rack.add_mockup("paged", load(DELL), paged, "gpu-compute").await;
+
+    let report = rack.scan().await;
+
+    let whole = node(&report, "whole").facts.as_ref().unwrap();
+    let paged = node(&report, "paged").facts.as_ref().unwrap();
+    assert_eq!(paged.dimms.len(), 32);
+    assert_eq!(paged, whole);
+    assert!(rack.bmc("paged").stats().requests > rack.bmc("whole").stats().requests);
+    rack.shutdown().await;
+}
+
+#[tokio::test]
+async fn untrusted_certificate_is_an_error_unless_insecure() {
+    let mut rack = TestRack::new();
+    rack.add("dell", DELL, None, "gpu-compute").await;
+
+    let verified = rack.scan_with(&rackcheck::scan::ScanOptions::default()).await;
+    let mut insecure_options = rackcheck::scan::ScanOptions::default();
+    insecure_options.client.insecure = true;
+    let insecure = rack.scan_with(&insecure_options).await;
+
+    let error = node(&verified, "dell").error.as_deref().unwrap();
+    assert!(error.contains("certificate"), "{error}");
+    assert_eq!(node(&insecure, "dell").verdict, Verdict::Pass);
+    assert!(insecure.insecure);
+    rack.shutdown().await;
+}
