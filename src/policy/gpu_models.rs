@@ -135,8 +135,11 @@ static MODEL_REGEXES: LazyLock<Vec<(Regex, Architecture, &'static str)>> = LazyL
         .collect()
 });
 
-fn architecture_from_model(model: &str) -> Option<(Architecture, &'static str)> {
-    let upper = model.to_uppercase();
+/// Finds the architecture of an NVIDIA product family named in a model string. Every token is
+/// an NVIDIA product name, so a match also identifies the vendor.
+pub fn architecture_from_model(model: &str) -> Option<(Architecture, &'static str)> {
+    // HPE Cray writes "NVIDIA_A100-SXM4-40GB": underscores would hide word boundaries.
+    let upper = model.to_uppercase().replace('_', " ");
     MODEL_REGEXES
         .iter()
         .find(|(regex, _, _)| regex.is_match(&upper))
@@ -216,6 +219,7 @@ mod tests {
         };
         assert_eq!(arch("H100 80GB HBM3"), Some(Architecture::Hopper));
         assert_eq!(arch("NVIDIA A100-SXM4-80GB"), Some(Architecture::Ampere));
+        assert_eq!(arch("NVIDIA_A100-SXM4-40GB"), Some(Architecture::Ampere));
         assert_eq!(arch("NVIDIA L40S"), Some(Architecture::Ada));
         assert_eq!(arch("B200 180GB HBM3e"), Some(Architecture::Blackwell));
         assert_eq!(arch("Tesla V100-PCIE-32GB"), Some(Architecture::Volta));

@@ -11,7 +11,7 @@ mod profile;
 mod rules;
 
 pub use bios_keys::{BiosKey, BiosKeyTable};
-pub use gpu_models::{Architecture, GpuModel, GpuTable, parse_pci_id};
+pub use gpu_models::{Architecture, GpuModel, GpuTable, architecture_from_model, parse_pci_id};
 pub use profile::{Profile, ProfileError, RuleConfig, Severity};
 pub use rules::{RULES, RuleInfo};
 

@@ -2,7 +2,7 @@
 
 use super::{Outcome, RuleInfo};
 use crate::facts::{Gpu, NodeFacts};
-use crate::policy::gpu_models::{Identification, NVIDIA_VENDOR_ID, parse_pci_id};
+use crate::policy::gpu_models::{Identification, NVIDIA_VENDOR_ID, architecture_from_model, parse_pci_id};
 use crate::policy::{Evidence, Profile, Status};
 
 pub const NVIDIA: RuleInfo = RuleInfo {
@@ -37,6 +37,10 @@ fn vendor_of(gpu: &Gpu) -> Vendor {
     }
     let names = [gpu.manufacturer.as_deref(), gpu.model.as_deref()];
     if names.iter().flatten().any(|name| name.to_uppercase().contains("NVIDIA")) {
+        return Vendor::Nvidia;
+    }
+    // Supermicro HGX functions report VendorId 0x0000 and a bare model ("H100 80GB HBM3").
+    if gpu.model.as_deref().and_then(architecture_from_model).is_some() {
         return Vendor::Nvidia;
     }
     match gpu.manufacturer.as_deref() {
@@ -173,6 +177,11 @@ mod tests {
     #[test]
     fn no_gpus_fails_vendor_rule() {
         assert_eq!(status("gpu-nvidia", &node(vec![])), Status::Fail);
+    }
+
+    #[test]
+    fn nvidia_by_model_when_ids_are_zero() {
+        assert_eq!(status("gpu-nvidia", &node(vec![gpu(Some("0x0000"), None, Some("H100 80GB HBM3"))])), Status::Pass);
     }
 
     #[test]

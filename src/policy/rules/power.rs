@@ -10,11 +10,13 @@ pub const REDUNDANCY: RuleInfo = RuleInfo {
     check: check_redundancy,
 };
 
-/// The PSU's Name ("PS2 Status", "Power Supply 2") when it has one, else its Id.
+/// The PSU's Name ("Power Supply 2") when it has a real one, else its Id. Gigabyte's AMI
+/// firmware sends the literal string "nil" as the Name of every PSU.
 fn label(psu: &PowerSupply) -> String {
+    let placeholder = |name: &str| matches!(name.trim().to_ascii_lowercase().as_str(), "" | "nil" | "null" | "n/a");
     match &psu.name {
-        Some(name) => name.clone(),
-        None => format!("PSU {}", psu.id),
+        Some(name) if !placeholder(name) => name.clone(),
+        _ => format!("PSU {}", psu.id),
     }
 }
 
@@ -54,10 +56,11 @@ fn group_problem(group: &PowerRedundancy, healthy: usize) -> Option<String> {
     if matches!(group.state.as_deref(), Some("Disabled" | "UnavailableOffline")) {
         return Some(format!("redundancy state {}", group.state.as_deref().unwrap_or("")));
     }
+    // DMTF defines MinNumNeeded and MinNeededInGroup as the members needed for the group to be
+    // redundant, and HPE iLO 5 reports 2 of 2 that way; Supermicro reports 1 of 8, the count
+    // needed to run. Either way, fewer healthy members than that number is not redundant.
     match group.min_needed {
-        Some(needed) if healthy <= needed as usize => {
-            Some(format!("{healthy} healthy PSUs where {needed} are needed, none spare"))
-        }
+        Some(needed) if healthy < needed as usize => Some(format!("{healthy} healthy PSUs where the group needs {needed}")),
         _ => None,
     }
 }
@@ -86,6 +89,9 @@ fn check_redundancy(facts: &NodeFacts, _profile: &Profile) -> Outcome {
         })
         .collect();
     problems.extend(groups.iter().filter_map(|group| group_problem(group, healthy)));
+    if healthy < 2 && failed.is_empty() {
+        problems.push(format!("{healthy} healthy PSU, no redundancy possible"));
+    }
     if !problems.is_empty() {
         let parts = failed.iter().map(|psu| label(psu)).collect();
         return Outcome::new(Status::Fail, expected, problems.join("; "))
@@ -165,8 +171,20 @@ mod tests {
     }
 
     #[test]
-    fn no_spare_fails() {
-        let facts = node(vec![healthy("0"), healthy("1"), healthy("2")], vec![group("N+m", 3, "OK")]);
+    fn fewer_healthy_than_needed_fails() {
+        let facts = node(vec![healthy("0"), healthy("1"), psu("2", Some("Absent"), None)], vec![group("N+m", 3, "OK")]);
+        assert_eq!(status("psu-redundant", &facts), Status::Fail);
+    }
+
+    #[test]
+    fn two_of_two_needed_passes() {
+        let facts = node(vec![healthy("0"), healthy("1")], vec![group("Failover", 2, "OK")]);
+        assert_eq!(status("psu-redundant", &facts), Status::Pass);
+    }
+
+    #[test]
+    fn single_psu_fails() {
+        let facts = node(vec![healthy("0")], vec![group("Failover", 1, "OK")]);
         assert_eq!(status("psu-redundant", &facts), Status::Fail);
     }
 
