@@ -1,5 +1,5 @@
 //! The demo rack: mock BMCs started in-process from the project's own mockups, each node
-//! with its own scenario, plus one BMC that does not answer.
+//! with its own scenario, plus one BMC that refuses connections.
 //!
 //! It shows a mixed rack without any hardware: passing nodes, nodes that fail for different
 //! reasons, and a node in error, all over real HTTPS with sessions.
@@ -14,7 +14,7 @@ use mock_bmc::{BmcConfig, MockBmc, Mockup, Scenario};
 use crate::credentials::{CredentialStore, Credentials};
 use crate::inventory::Inventory;
 
-/// Where the project's mockups and scenarios live, at build time.
+/// Folder of the project's mockups and scenarios, fixed at build time.
 pub const DEFAULT_MOCK_BMC_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/mock-bmc");
 
 const DEMO_USERNAME: &str = "rackcheck-demo";
@@ -53,7 +53,7 @@ const DELL_MOCKUP: &str = "dell-xe9680-h100";
 const SUPERMICRO_MOCKUP: &str = "supermicro-as4125gs-l40s";
 const STORAGE_MOCKUP: &str = "lenovo-sr655v3-storage";
 
-/// Hostname of the node whose BMC does not answer.
+/// Hostname of the node whose BMC refuses connections.
 const UNREACHABLE_NODE: &str = "gpu-a09";
 
 /// A running demo rack and what a scan of it needs.
@@ -130,7 +130,7 @@ fn write_ca_bundle(bmcs: &[MockBmc]) -> anyhow::Result<tempfile::NamedTempFile> 
     Ok(file)
 }
 
-/// A password made fresh for each demo run, so no fixed secret is in the source.
+/// Makes a password for each demo run, so no fixed secret is in the source.
 fn random_password() -> String {
     use std::collections::hash_map::RandomState;
     use std::hash::{BuildHasher, Hasher};

@@ -129,7 +129,7 @@ async fn missing_bios_gives_unknown_not_pass() {
 }
 
 #[tokio::test]
-async fn wrong_password_is_an_error_and_leaves_no_session() {
+async fn wrong_password_leaves_no_session() {
     let mut rack = TestRack::new();
     rack.add_mockup("dell", load(DELL), BmcConfig::loopback(USERNAME, "another-password"), "gpu-compute").await;
 
@@ -212,4 +212,18 @@ async fn untrusted_certificate_is_an_error_unless_insecure() {
     assert_eq!(node(&insecure, "dell").verdict, Verdict::Pass);
     assert!(insecure.insecure);
     rack.shutdown().await;
+}
+
+#[test]
+fn mock_rack_config_matches_its_inventory() {
+    let config = mock_bmc::RackConfig::load(&mock_bmc_dir().join("racks/demo.toml")).unwrap();
+    let inventory_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("inventories/mock-rack.csv");
+    let inventory = rackcheck::inventory::Inventory::load(&inventory_path).unwrap();
+
+    assert_eq!(config.bmcs.len(), inventory.nodes.len());
+    for (bmc, node) in config.bmcs.iter().zip(&inventory.nodes) {
+        assert_eq!(bmc.name, node.hostname);
+        assert_eq!(node.bmc.port(), bmc.listen.port());
+        assert_eq!(node.bmc.host(), bmc.listen.ip().to_string());
+    }
 }

@@ -1,7 +1,7 @@
 //! NVIDIA GPU identification: PCI IDs in every format BMCs use, and the model table.
 //!
 //! The table is `data/nvidia-gpus.toml`, compiled in. A GPU is identified by its device ID
-//! (and subsystem ID where two products share one), else by tokens in its model string; an
+//! (and subsystem ID where two products share one), else by tokens in its model string. An
 //! ID the table does not list stays unidentified rather than being guessed from its range.
 
 use std::sync::LazyLock;
@@ -69,7 +69,7 @@ pub struct GpuTable {
     models: Vec<GpuModel>,
 }
 
-/// How a GPU's architecture was decided.
+/// The source that decided a GPU's architecture.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Identification<'a> {
     /// The PCI device ID is in the table.
@@ -150,8 +150,8 @@ pub fn architecture_from_model(model: &str) -> Option<(Architecture, &'static st
 /// HPE iLO 5's `4318`. A zero ID (Supermicro HGX functions report `0x0000`) means "not
 /// reported" and returns `None`.
 ///
-/// NOTE: a bare string of decimal digits is read as decimal, as HPE writes it; a BMC that wrote
-/// hexadecimal without `0x` and without letters (`2330`) would be misread.
+/// NOTE: a bare string of decimal digits is read as decimal, as HPE writes it. A BMC that
+/// wrote hexadecimal without `0x` and without letters (`2330`) would be misread.
 pub fn parse_pci_id(text: &str) -> Option<u16> {
     let text = text.trim();
     let value = if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {

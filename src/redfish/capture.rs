@@ -41,7 +41,7 @@ impl CaptureDir {
     /// Finds the `index.json` for `path` matching each folder name without regard to case.
     ///
     /// HPE iLO links `/redfish/v1/systems/1/bios` beside `/redfish/v1/Systems/1` and serves
-    /// both, so a capture holds the folder under one spelling only.
+    /// both, so a capture contains the folder under one spelling only.
     fn find_ignoring_case(&self, path: &str) -> Option<PathBuf> {
         let exact = self.file_for(path)?;
         let relative = exact.strip_prefix(&self.root).ok()?;

@@ -17,7 +17,7 @@ pub const ARCHITECTURE: RuleInfo = RuleInfo {
     check: check_architecture,
 };
 
-/// A GPU's label for technicians: model and id.
+/// Names a GPU for technicians by id and model.
 fn label(gpu: &Gpu) -> String {
     match &gpu.model {
         Some(model) => format!("GPU {} ({model})", gpu.id),

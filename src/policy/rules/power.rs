@@ -10,8 +10,8 @@ pub const REDUNDANCY: RuleInfo = RuleInfo {
     check: check_redundancy,
 };
 
-/// The PSU's Name ("Power Supply 2") when it has a real one, else its Id. Gigabyte's AMI
-/// firmware sends the literal string "nil" as the Name of every PSU.
+/// Names a PSU by its Name ("Power Supply 2") when it has a real one, else by its Id.
+/// Gigabyte's AMI firmware sends the literal string "nil" as the Name of every PSU.
 fn label(psu: &PowerSupply) -> String {
     let placeholder = |name: &str| matches!(name.trim().to_ascii_lowercase().as_str(), "" | "nil" | "null" | "n/a");
     match &psu.name {
