@@ -101,11 +101,7 @@ pub enum CredentialError {
     #[error(
         "{hostname} (inventory line {line}) uses credentials `{key}` but no credentials file was given\n  hint: pass the credentials file, or clear the `credentials` column to use {USERNAME_VAR} and {PASSWORD_VAR}"
     )]
-    NoFile {
-        key: String,
-        hostname: String,
-        line: usize,
-    },
+    NoFile { key: String, hostname: String, line: usize },
 
     #[error(
         "no credentials for {hostname} (inventory line {line}): {USERNAME_VAR} and {PASSWORD_VAR} are not both set\n  hint: set both variables, or name an entry of the credentials file in the `credentials` column"
@@ -157,12 +153,11 @@ impl CredentialStore {
     /// Parses credentials file text; `path` names the file in messages. The environment is not read.
     pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<CredentialStore, CredentialError> {
         let path = path.as_ref().to_path_buf();
-        let entries: BTreeMap<String, Credentials> =
-            toml::from_str(text).map_err(|err| CredentialError::Syntax {
-                line: err.span().map_or(1, |span| line_of(text, span.start)),
-                message: redact_toml_message(err.message()),
-                path: path.clone(),
-            })?;
+        let entries: BTreeMap<String, Credentials> = toml::from_str(text).map_err(|err| CredentialError::Syntax {
+            line: err.span().map_or(1, |span| line_of(text, span.start)),
+            message: redact_toml_message(err.message()),
+            path: path.clone(),
+        })?;
 
         for (key, entry) in &entries {
             let empty_field = if entry.username.is_empty() {
@@ -189,13 +184,10 @@ impl CredentialStore {
     /// Returns the credentials for a node: its row's file entry, else the environment.
     pub fn credentials_for(&self, node: &Node) -> Result<Credentials, CredentialError> {
         let Some(key) = &node.credentials else {
-            return self
-                .default
-                .clone()
-                .ok_or_else(|| CredentialError::EnvUnset {
-                    hostname: node.hostname.clone(),
-                    line: node.line,
-                });
+            return self.default.clone().ok_or_else(|| CredentialError::EnvUnset {
+                hostname: node.hostname.clone(),
+                line: node.line,
+            });
         };
 
         let Some((path, entries)) = &self.file else {
@@ -205,15 +197,12 @@ impl CredentialStore {
                 line: node.line,
             });
         };
-        entries
-            .get(key)
-            .cloned()
-            .ok_or_else(|| CredentialError::MissingKey {
-                path: path.clone(),
-                key: key.clone(),
-                hostname: node.hostname.clone(),
-                line: node.line,
-            })
+        entries.get(key).cloned().ok_or_else(|| CredentialError::MissingKey {
+            path: path.clone(),
+            key: key.clone(),
+            hostname: node.hostname.clone(),
+            line: node.line,
+        })
     }
 }
 
@@ -230,10 +219,7 @@ fn env_credentials(lookup: impl Fn(&str) -> Option<String>) -> Option<Credential
 /// value, and either may be a password, so only the kind of problem is kept.
 fn redact_toml_message(message: &str) -> String {
     for problem in ["invalid type", "invalid value"] {
-        if let Some(rest) = message
-            .strip_prefix(problem)
-            .and_then(|rest| rest.strip_prefix(": "))
-        {
+        if let Some(rest) = message.strip_prefix(problem).and_then(|rest| rest.strip_prefix(": ")) {
             return match rest.split_once(", expected ") {
                 Some((_, expected)) => format!("{problem}, expected {expected}"),
                 None => problem.to_string(),
@@ -245,11 +231,7 @@ fn redact_toml_message(message: &str) -> String {
 
 fn line_of(text: &str, byte: usize) -> usize {
     let end = byte.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 #[cfg(unix)]
@@ -319,10 +301,7 @@ password = "calvin"
     #[test]
     fn missing_key_names_file_and_key() {
         let store = CredentialStore::parse(FILE, "creds.toml").unwrap();
-        let message = store
-            .credentials_for(&node(Some("rack-b")))
-            .unwrap_err()
-            .to_string();
+        let message = store.credentials_for(&node(Some("rack-b"))).unwrap_err().to_string();
         assert!(message.contains("creds.toml"), "{message}");
         assert!(message.contains("`rack-b`"), "{message}");
         assert!(message.contains("line 7"), "{message}");
@@ -339,10 +318,7 @@ password = "calvin"
     #[test]
     fn row_without_key_uses_environment() {
         let default = env_credentials(|name| Some(format!("{name}-value")));
-        let store = CredentialStore {
-            file: None,
-            default,
-        };
+        let store = CredentialStore { file: None, default };
         let credentials = store.credentials_for(&node(None)).unwrap();
         assert_eq!(credentials.username, "RACKCHECK_USERNAME-value");
         assert_eq!(credentials.password.expose(), "RACKCHECK_PASSWORD-value");
@@ -363,9 +339,7 @@ password = "calvin"
     #[test]
     fn unknown_field_is_error_without_secret() {
         let text = "[rack-a]\nusername = \"admin\"\npassword = \"hunter2\"\nrole = \"x\"\n";
-        let message = CredentialStore::parse(text, "creds.toml")
-            .unwrap_err()
-            .to_string();
+        let message = CredentialStore::parse(text, "creds.toml").unwrap_err().to_string();
         assert!(message.starts_with("creds.toml:4:"), "{message}");
         assert!(message.contains("role"), "{message}");
         assert!(!message.contains("hunter2"), "{message}");
@@ -374,9 +348,7 @@ password = "calvin"
     #[test]
     fn mistyped_password_is_not_quoted() {
         let text = "[rack-a]\nusername = \"admin\"\npassword = hunter2\n";
-        let message = CredentialStore::parse(text, "creds.toml")
-            .unwrap_err()
-            .to_string();
+        let message = CredentialStore::parse(text, "creds.toml").unwrap_err().to_string();
         assert!(message.starts_with("creds.toml:3:"), "{message}");
         assert!(!message.contains("hunter2"), "{message}");
     }
@@ -387,9 +359,7 @@ password = "calvin"
             "password = \"hunter2\"\n",
             "[rack-a]\nusername = \"admin\"\npassword = 4711\n",
         ] {
-            let message = CredentialStore::parse(text, "creds.toml")
-                .unwrap_err()
-                .to_string();
+            let message = CredentialStore::parse(text, "creds.toml").unwrap_err().to_string();
             assert!(message.contains("invalid type"), "{message}");
             assert!(!message.contains("hunter2"), "{message}");
             assert!(!message.contains("4711"), "{message}");
@@ -399,9 +369,7 @@ password = "calvin"
     #[test]
     fn empty_password_names_key() {
         let text = "[rack-a]\nusername = \"admin\"\npassword = \"\"\n";
-        let message = CredentialStore::parse(text, "creds.toml")
-            .unwrap_err()
-            .to_string();
+        let message = CredentialStore::parse(text, "creds.toml").unwrap_err().to_string();
         assert!(message.contains("creds.toml"), "{message}");
         assert!(message.contains("`rack-a`"), "{message}");
         assert!(message.contains("`password`"), "{message}");

@@ -30,13 +30,43 @@ struct DemoNode {
 
 const DEMO_NODES: &[DemoNode] = &[
     demo_node("gpu-a01", 2, "gpu-compute", DELL_MOCKUP, None),
-    demo_node("gpu-a02", 8, "gpu-compute", DELL_MOCKUP, Some("dell-xe9680-h100--iommu-enabled")),
+    demo_node(
+        "gpu-a02",
+        8,
+        "gpu-compute",
+        DELL_MOCKUP,
+        Some("dell-xe9680-h100--iommu-enabled"),
+    ),
     demo_node("gpu-a03", 14, "gpu-compute", SUPERMICRO_MOCKUP, None),
-    demo_node("gpu-a04", 19, "gpu-compute", SUPERMICRO_MOCKUP, Some("supermicro-as4125gs-l40s--dimm5-no-ecc")),
-    demo_node("gpu-a05", 24, "gpu-compute", SUPERMICRO_MOCKUP, Some("supermicro-as4125gs-l40s--gpu8-v100")),
+    demo_node(
+        "gpu-a04",
+        19,
+        "gpu-compute",
+        SUPERMICRO_MOCKUP,
+        Some("supermicro-as4125gs-l40s--dimm5-no-ecc"),
+    ),
+    demo_node(
+        "gpu-a05",
+        24,
+        "gpu-compute",
+        SUPERMICRO_MOCKUP,
+        Some("supermicro-as4125gs-l40s--gpu8-v100"),
+    ),
     demo_node("stor-a06", 30, "storage", STORAGE_MOCKUP, None),
-    demo_node("stor-a07", 32, "storage", STORAGE_MOCKUP, Some("lenovo-sr655v3-storage--psu2-failed")),
-    demo_node("stor-a08", 34, "storage", STORAGE_MOCKUP, Some("lenovo-sr655v3-storage--boot-raid0")),
+    demo_node(
+        "stor-a07",
+        32,
+        "storage",
+        STORAGE_MOCKUP,
+        Some("lenovo-sr655v3-storage--psu2-failed"),
+    ),
+    demo_node(
+        "stor-a08",
+        34,
+        "storage",
+        STORAGE_MOCKUP,
+        Some("lenovo-sr655v3-storage--boot-raid0"),
+    ),
 ];
 
 const fn demo_node(
@@ -46,7 +76,13 @@ const fn demo_node(
     mockup: &'static str,
     scenario: Option<&'static str>,
 ) -> DemoNode {
-    DemoNode { hostname, position, role, mockup, scenario }
+    DemoNode {
+        hostname,
+        position,
+        role,
+        mockup,
+        scenario,
+    }
 }
 
 const DELL_MOCKUP: &str = "dell-xe9680-h100";
@@ -78,18 +114,31 @@ impl DemoRack {
             let bmc = MockBmc::start(Arc::new(mockup), config)
                 .await
                 .with_context(|| format!("cannot start the demo BMC of {}", node.hostname))?;
-            csv.push_str(&format!("A,{},{},{},{}\n", node.position, node.hostname, bmc.addr(), node.role));
+            csv.push_str(&format!(
+                "A,{},{},{},{}\n",
+                node.position,
+                node.hostname,
+                bmc.addr(),
+                node.role
+            ));
             bmcs.push(bmc);
         }
 
         // A port that was bound and released: connections to it are refused.
         let closed_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        csv.push_str(&format!("A,40,{UNREACHABLE_NODE},127.0.0.1:{closed_port},gpu-compute\n"));
+        csv.push_str(&format!(
+            "A,40,{UNREACHABLE_NODE},127.0.0.1:{closed_port},gpu-compute\n"
+        ));
 
         let inventory = Inventory::parse(&csv, "demo-rack.csv").context("the demo inventory is invalid")?;
         let credentials = CredentialStore::with_default(Credentials::new(DEMO_USERNAME, password));
         let ca_file = write_ca_bundle(&bmcs)?;
-        Ok(DemoRack { bmcs, inventory, credentials, ca_file })
+        Ok(DemoRack {
+            bmcs,
+            inventory,
+            credentials,
+            ca_file,
+        })
     }
 
     pub fn ca_path(&self) -> PathBuf {
@@ -111,18 +160,26 @@ impl DemoRack {
 fn load_mockup(mock_bmc_dir: &Path, name: &str, scenario: Option<&str>) -> anyhow::Result<Mockup> {
     let dir = mock_bmc_dir.join("mockups").join(name);
     let mockup = Mockup::load(&dir).with_context(|| {
-        format!("cannot load the demo mockup {}\nhint: run the demo from the rackcheck source tree", dir.display())
+        format!(
+            "cannot load the demo mockup {}\nhint: run the demo from the rackcheck source tree",
+            dir.display()
+        )
     })?;
     let Some(scenario) = scenario else {
         return Ok(mockup);
     };
     let file = mock_bmc_dir.join("scenarios").join(format!("{scenario}.json"));
     let scenario = Scenario::load(&file).with_context(|| format!("cannot load scenario {}", file.display()))?;
-    mockup.try_apply(&scenario).with_context(|| format!("scenario {} does not fit its mockup", file.display()))
+    mockup
+        .try_apply(&scenario)
+        .with_context(|| format!("scenario {} does not fit its mockup", file.display()))
 }
 
 fn write_ca_bundle(bmcs: &[MockBmc]) -> anyhow::Result<tempfile::NamedTempFile> {
-    let mut file = tempfile::Builder::new().prefix("rackcheck-demo-ca").suffix(".pem").tempfile()?;
+    let mut file = tempfile::Builder::new()
+        .prefix("rackcheck-demo-ca")
+        .suffix(".pem")
+        .tempfile()?;
     for bmc in bmcs {
         file.write_all(bmc.certificate_pem().as_bytes())?;
     }
@@ -136,6 +193,11 @@ fn random_password() -> String {
     use std::hash::{BuildHasher, Hasher};
 
     let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
     format!("demo-{:016x}", hasher.finish())
 }

@@ -76,10 +76,7 @@ impl FromStr for Role {
     type Err = ();
 
     fn from_str(text: &str) -> Result<Role, ()> {
-        Role::ALL
-            .into_iter()
-            .find(|role| role.as_str() == text)
-            .ok_or(())
+        Role::ALL.into_iter().find(|role| role.as_str() == text).ok_or(())
     }
 }
 
@@ -269,18 +266,12 @@ fn error_line(text: &str, err: &csv::Error) -> usize {
 fn push_csv_error(text: &str, err: &csv::Error, problems: &mut Problems) {
     let line = error_line(text, err);
     match err.kind() {
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => problems.push(
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => problems.push(
             line,
             format!("row has {len} fields but the header has {expected_len}"),
             "give every row one field per header column, leaving optional ones empty",
         ),
-        _ => problems.push(
-            line,
-            format!("invalid CSV: {err}"),
-            "fix the quoting on this line",
-        ),
+        _ => problems.push(line, format!("invalid CSV: {err}"), "fix the quoting on this line"),
     }
 }
 
@@ -294,22 +285,14 @@ struct Columns {
 
 impl Columns {
     /// Maps column names to indexes, reporting unknown, duplicate and missing columns.
-    fn from_header(
-        header: &csv::StringRecord,
-        line: usize,
-        problems: &mut Problems,
-    ) -> Option<Columns> {
+    fn from_header(header: &csv::StringRecord, line: usize, problems: &mut Problems) -> Option<Columns> {
         let known = || REQUIRED_COLUMNS.iter().chain(OPTIONAL_COLUMNS.iter());
         let mut indexes = HashMap::new();
         let mut usable = true;
 
         for (index, name) in header.iter().enumerate() {
             let Some(&column) = known().find(|column| column.eq_ignore_ascii_case(name)) else {
-                problems.push(
-                    line,
-                    format!("unknown column `{name}`"),
-                    expected_columns_hint(),
-                );
+                problems.push(line, format!("unknown column `{name}`"), expected_columns_hint());
                 continue;
             };
             if indexes.insert(column, index).is_some() {
@@ -324,11 +307,7 @@ impl Columns {
 
         for column in REQUIRED_COLUMNS {
             if !indexes.contains_key(column) {
-                problems.push(
-                    line,
-                    format!("missing column `{column}`"),
-                    expected_columns_hint(),
-                );
+                problems.push(line, format!("missing column `{column}`"), expected_columns_hint());
                 usable = false;
             }
         }
@@ -361,12 +340,7 @@ impl Columns {
     }
 
     /// Validates one row, reporting every invalid field of it.
-    fn parse_row(
-        &self,
-        record: &csv::StringRecord,
-        line: usize,
-        problems: &mut Problems,
-    ) -> Option<Node> {
+    fn parse_row(&self, record: &csv::StringRecord, line: usize, problems: &mut Problems) -> Option<Node> {
         let rack = self.required(record, "rack", line, problems);
         let position = self
             .required(record, "position", line, problems)
@@ -420,9 +394,7 @@ fn parse_position(text: &str, line: usize, problems: &mut Problems) -> Option<u3
 fn parse_hostname(text: &str, line: usize, problems: &mut Problems) -> Option<String> {
     let valid_label = |label: &str| {
         (1..=63).contains(&label.len())
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
             && !label.starts_with('-')
             && !label.ends_with('-')
     };
@@ -441,11 +413,7 @@ fn parse_bmc(text: &str, line: usize, problems: &mut Problems) -> Option<BmcAddr
     match BmcAddress::parse(text) {
         Ok(address) => Some(address),
         Err(err) => {
-            problems.push(
-                line,
-                format!("invalid BMC address `{text}`: {err}"),
-                err.hint(),
-            );
+            problems.push(line, format!("invalid BMC address `{text}`: {err}"), err.hint());
             None
         }
     }
@@ -483,10 +451,7 @@ fn check_duplicates(nodes: &[Node], problems: &mut Problems) {
                 .unwrap_or_default();
             problems.push(
                 node.line,
-                format!(
-                    "duplicate BMC address `{}`{system}, already on line {first}",
-                    node.bmc
-                ),
+                format!("duplicate BMC address `{}`{system}, already on line {first}", node.bmc),
                 "list each BMC once, or set the `system` column to tell the hosts of one BMC apart",
             );
         }
@@ -495,10 +460,7 @@ fn check_duplicates(nodes: &[Node], problems: &mut Problems) {
         if first != node.line {
             problems.push(
                 node.line,
-                format!(
-                    "duplicate hostname `{}`, already on line {first}",
-                    node.hostname
-                ),
+                format!("duplicate hostname `{}`, already on line {first}", node.hostname),
                 "give each node its own hostname",
             );
         }

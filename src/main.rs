@@ -198,8 +198,8 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
 fn emit(report: &ScanReport, args: &ScanArgs) -> anyhow::Result<Outcome> {
     let result = match &args.output {
         Some(path) => {
-            let mut file = std::fs::File::create(path)
-                .with_context(|| format!("cannot create report file {}", path.display()))?;
+            let mut file =
+                std::fs::File::create(path).with_context(|| format!("cannot create report file {}", path.display()))?;
             report::write(report, args.format, &mut file).and_then(|()| file.flush())
         }
         None => report::write(report, args.format, &mut std::io::stdout().lock()),

@@ -81,7 +81,11 @@ fn row(node: &NodeReport) -> Row {
         .as_ref()
         .map(|facts| {
             let system = &facts.system;
-            [system.manufacturer.as_deref(), system.model.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ")
+            [system.manufacturer.as_deref(), system.model.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ")
         })
         .filter(|model| !model.is_empty())
         .unwrap_or_else(|| "-".to_string());
@@ -119,7 +123,11 @@ fn write_table(report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
         count(Verdict::Unknown),
         count(Verdict::Error),
         report.profile,
-        if report.insecure { ", TLS certificates NOT verified" } else { "" }
+        if report.insecure {
+            ", TLS certificates NOT verified"
+        } else {
+            ""
+        }
     )
 }
 
@@ -139,14 +147,24 @@ fn write_node_details(node: &NodeReport, out: &mut dyn Write) -> io::Result<()> 
     }
     writeln!(out, "\n{} ({}): {}", node.hostname, node.bmc, node.verdict)?;
     for finding in open {
-        writeln!(out, "  {:<8} {}  [{}]", finding.status.as_str(), finding.rule, finding.requirement)?;
+        writeln!(
+            out,
+            "  {:<8} {}  [{}]",
+            finding.status.as_str(),
+            finding.rule,
+            finding.requirement
+        )?;
         writeln!(out, "           expected: {}", finding.expected)?;
         writeln!(out, "           observed: {}", finding.observed)?;
         if !finding.parts.is_empty() {
             writeln!(out, "           check:    {}", finding.parts.join(", "))?;
         }
         if let Some(evidence) = finding.evidence.first() {
-            writeln!(out, "           evidence: {} {} = {}", evidence.uri, evidence.property, evidence.value)?;
+            writeln!(
+                out,
+                "           evidence: {} {} = {}",
+                evidence.uri, evidence.property, evidence.value
+            )?;
         }
     }
     Ok(())

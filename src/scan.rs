@@ -33,7 +33,11 @@ pub struct ScanOptions {
 
 impl Default for ScanOptions {
     fn default() -> Self {
-        ScanOptions { client: ClientOptions::default(), concurrency: 64, node_deadline: Duration::from_secs(300) }
+        ScanOptions {
+            client: ClientOptions::default(),
+            concurrency: 64,
+            node_deadline: Duration::from_secs(300),
+        }
     }
 }
 
@@ -111,7 +115,11 @@ pub async fn scan(
 
     // Report in inventory order, whatever order the nodes finished in.
     nodes.sort_by_key(|report| {
-        inventory.nodes.iter().position(|node| node.hostname == report.hostname).unwrap_or(usize::MAX)
+        inventory
+            .nodes
+            .iter()
+            .position(|node| node.hostname == report.hostname)
+            .unwrap_or(usize::MAX)
     });
 
     Ok(ScanReport {

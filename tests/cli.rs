@@ -11,7 +11,11 @@ use common::{PASSWORD, TestRack, USERNAME, mock_bmc_dir};
 
 fn rackcheck(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rackcheck"));
-    command.args(args).env_remove("RACKCHECK_USERNAME").env_remove("RACKCHECK_PASSWORD").env("NO_COLOR", "1");
+    command
+        .args(args)
+        .env_remove("RACKCHECK_USERNAME")
+        .env_remove("RACKCHECK_PASSWORD")
+        .env("NO_COLOR", "1");
     command
 }
 
@@ -21,7 +25,9 @@ fn text(bytes: &[u8]) -> String {
 
 /// Runs the binary off the async runtime, so the in-process mock BMCs keep serving.
 async fn run(mut command: Command) -> Output {
-    tokio::task::spawn_blocking(move || command.output().expect("rackcheck runs")).await.unwrap()
+    tokio::task::spawn_blocking(move || command.output().expect("rackcheck runs"))
+        .await
+        .unwrap()
 }
 
 /// Writes a rack's inventory and CA bundle, and returns a command that scans it.
@@ -35,12 +41,21 @@ fn scan_command(rack: &TestRack, dir: &tempfile::TempDir, extra: &[&str]) -> Com
         .collect::<String>();
     std::fs::write(&inventory, format!("rack,position,hostname,bmc,role\n{csv}")).unwrap();
     let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, rack.bmcs.iter().map(|(_, bmc)| bmc.certificate_pem()).collect::<String>()).unwrap();
+    std::fs::write(
+        &ca,
+        rack.bmcs
+            .iter()
+            .map(|(_, bmc)| bmc.certificate_pem())
+            .collect::<String>(),
+    )
+    .unwrap();
 
     let mut args = vec!["scan", inventory.to_str().unwrap(), "--ca-file", ca.to_str().unwrap()];
     args.extend_from_slice(extra);
     let mut command = rackcheck(&args);
-    command.env("RACKCHECK_USERNAME", USERNAME).env("RACKCHECK_PASSWORD", PASSWORD);
+    command
+        .env("RACKCHECK_USERNAME", USERNAME)
+        .env("RACKCHECK_PASSWORD", PASSWORD);
     command
 }
 
@@ -96,7 +111,13 @@ async fn passing_rack_exits_zero() {
 
     let output = run(scan_command(&rack, &dir, &[])).await;
 
-    assert_eq!(output.status.code(), Some(0), "stdout: {}\nstderr: {}", text(&output.stdout), text(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
     assert!(!text(&output.stdout).contains(PASSWORD));
     assert!(!text(&output.stderr).contains(PASSWORD));
     rack.shutdown().await;
@@ -112,7 +133,8 @@ async fn unknown_rule_exits_three() {
     let mockup = Mockup::load(&mock_bmc_dir().join("mockups/supermicro-as4125gs-l40s")).unwrap();
     let mut rack = TestRack::new();
     let config = BmcConfig::loopback(USERNAME, PASSWORD);
-    rack.add_mockup("smc", mockup.try_apply(&scenario).unwrap(), config, "gpu-compute").await;
+    rack.add_mockup("smc", mockup.try_apply(&scenario).unwrap(), config, "gpu-compute")
+        .await;
     let dir = tempfile::tempdir().unwrap();
 
     let output = run(scan_command(&rack, &dir, &["--format", "json"])).await;
@@ -134,7 +156,11 @@ async fn missing_credentials_make_the_node_an_error() {
     let output = run(command).await;
 
     assert_eq!(output.status.code(), Some(3));
-    assert!(text(&output.stdout).contains("RACKCHECK_PASSWORD"), "{}", text(&output.stdout));
+    assert!(
+        text(&output.stdout).contains("RACKCHECK_PASSWORD"),
+        "{}",
+        text(&output.stdout)
+    );
     assert_eq!(rack.bmc("dell").stats().logins, 0);
     rack.shutdown().await;
 }
@@ -143,8 +169,11 @@ async fn missing_credentials_make_the_node_an_error() {
 fn invalid_inventory_exits_two_naming_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let inventory = dir.path().join("bad.csv");
-    std::fs::write(&inventory, "rack,position,hostname,bmc,role\nR1,1,gpu-1,127.0.0.1:8443,gpu-compute\nR1,2,gpu-2,127.0.0.1:8444,gpu\n")
-        .unwrap();
+    std::fs::write(
+        &inventory,
+        "rack,position,hostname,bmc,role\nR1,1,gpu-1,127.0.0.1:8443,gpu-compute\nR1,2,gpu-2,127.0.0.1:8444,gpu\n",
+    )
+    .unwrap();
 
     let output = rackcheck(&["scan", inventory.to_str().unwrap()]).output().unwrap();
 
@@ -176,8 +205,14 @@ fn invalid_profile_exits_two_naming_the_file() {
     let profile = dir.path().join("profile.toml");
     std::fs::write(&profile, "name = \"x\"\n").unwrap();
 
-    let output = rackcheck(&["demo", "--profile", profile.to_str().unwrap()]).output().unwrap();
+    let output = rackcheck(&["demo", "--profile", profile.to_str().unwrap()])
+        .output()
+        .unwrap();
 
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("profile.toml"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("profile.toml"),
+        "{}",
+        text(&output.stderr)
+    );
 }

@@ -25,9 +25,7 @@ fn temp_dir(name: &str) -> PathBuf {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("client-tests")
-        .join(unique);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("client-tests").join(unique);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -35,11 +33,7 @@ fn temp_dir(name: &str) -> PathBuf {
 fn write_resource(root: &Path, uri: &str, body: Value) {
     let dir = root.join(uri.trim_start_matches('/'));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("index.json"),
-        serde_json::to_vec_pretty(&body).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("index.json"), serde_json::to_vec_pretty(&body).unwrap()).unwrap();
 }
 
 /// Writes the smallest mockup the client needs: a service root linking sessions, and a
@@ -60,9 +54,7 @@ fn test_mockup() -> Arc<Mockup> {
         }),
     );
 
-    let ids: Vec<String> = (1..=SYSTEM_COUNT)
-        .map(|i| format!("/redfish/v1/Systems/{i}"))
-        .collect();
+    let ids: Vec<String> = (1..=SYSTEM_COUNT).map(|i| format!("/redfish/v1/Systems/{i}")).collect();
     let links: Vec<Value> = ids.iter().map(|id| json!({ "@odata.id": id })).collect();
     write_resource(
         &root,
@@ -142,10 +134,7 @@ async fn session_uri_is_a_path() {
 
     let session = client.login(&address(&bmc), &credentials()).await.unwrap();
     let uri = session.session_uri().unwrap().to_string();
-    assert!(
-        uri.starts_with("/redfish/v1/SessionService/Sessions/"),
-        "{uri}"
-    );
+    assert!(uri.starts_with("/redfish/v1/SessionService/Sessions/"), "{uri}");
 
     session.logout().await.unwrap();
     bmc.shutdown().await;
@@ -225,10 +214,7 @@ async fn untrusted_certificate_fails() {
     let bmc = start_bmc(|_| {}).await;
     let client = RedfishClient::new(&ClientOptions::default()).unwrap();
 
-    let err = client
-        .login(&address(&bmc), &credentials())
-        .await
-        .unwrap_err();
+    let err = client.login(&address(&bmc), &credentials()).await.unwrap_err();
     assert!(err.is_certificate(), "{err}");
     assert!(err.is_connect(), "{err}");
     assert!(err.to_string().contains("UnknownIssuer"), "{err}");
@@ -311,9 +297,7 @@ async fn members_follow_next_link() {
     let session = client.login(&address(&bmc), &credentials()).await.unwrap();
 
     let ids = members(&session, "/redfish/v1/Systems").await.unwrap();
-    let expected: Vec<String> = (1..=SYSTEM_COUNT)
-        .map(|i| format!("/redfish/v1/Systems/{i}"))
-        .collect();
+    let expected: Vec<String> = (1..=SYSTEM_COUNT).map(|i| format!("/redfish/v1/Systems/{i}")).collect();
     assert_eq!(ids, expected);
     assert_eq!(session.requests_sent(), 3);
 
@@ -351,10 +335,7 @@ async fn other_host_is_refused() {
         "https://127.0.0.1:1/redfish/v1",
     ] {
         let err = session.get(link).await.unwrap_err();
-        assert!(
-            matches!(err, RedfishError::OtherOrigin { .. }),
-            "{link}: {err}"
-        );
+        assert!(matches!(err, RedfishError::OtherOrigin { .. }), "{link}: {err}");
     }
     assert_eq!(session.requests_sent(), 0);
     assert_eq!(bmc.stats().requests, requests_before);

@@ -19,10 +19,7 @@ fn assert_one_problem(text: &str, line: usize, parts: &[&str]) {
     let problems = problems(text);
     assert_eq!(problems.len(), 1, "{problems:#?}");
     let problem = &problems[0];
-    assert!(
-        problem.starts_with(&format!("rack.csv:{line}: ")),
-        "{problem}"
-    );
+    assert!(problem.starts_with(&format!("rack.csv:{line}: ")), "{problem}");
     assert!(problem.contains("\n  hint: "), "{problem}");
     for part in parts {
         assert!(problem.contains(part), "expected `{part}` in: {problem}");
@@ -37,22 +34,14 @@ fn example_inventory_loads() {
     assert_eq!(inventory.nodes.len(), 6);
 
     let roles: Vec<Role> = inventory.nodes.iter().map(|node| node.role).collect();
-    assert_eq!(
-        roles
-            .iter()
-            .filter(|role| **role == Role::GpuCompute)
-            .count(),
-        4
-    );
+    assert_eq!(roles.iter().filter(|role| **role == Role::GpuCompute).count(), 4);
     assert!(roles.contains(&Role::Storage));
     assert!(roles.contains(&Role::Metadata));
 }
 
 #[test]
 fn valid_row_is_normalized() {
-    let text = format!(
-        "{HEADER}  R07 , U12 , GPU-R07-U12 , BMC-R07-U12.example.net:8443 , gpu-compute , hgx , 2 \n"
-    );
+    let text = format!("{HEADER}  R07 , U12 , GPU-R07-U12 , BMC-R07-U12.example.net:8443 , gpu-compute , hgx , 2 \n");
     let inventory = Inventory::parse(&text, "rack.csv").unwrap();
     let node = &inventory.nodes[0];
     assert_eq!(node.line, 2);
@@ -95,8 +84,7 @@ fn crlf_line_numbers() {
 
 #[test]
 fn unknown_column() {
-    let text =
-        "rack,position,hostname,bmc,role,colour\nR1,1,gpu-1,127.0.0.1:8001,gpu-compute,red\n";
+    let text = "rack,position,hostname,bmc,role,colour\nR1,1,gpu-1,127.0.0.1:8001,gpu-compute,red\n";
     assert_one_problem(text, 1, &["unknown column", "`colour`"]);
 }
 
@@ -108,8 +96,7 @@ fn missing_column() {
 
 #[test]
 fn duplicate_column() {
-    let text =
-        "rack,position,hostname,bmc,role,Role\nR1,1,gpu-1,127.0.0.1:8001,gpu-compute,storage\n";
+    let text = "rack,position,hostname,bmc,role,Role\nR1,1,gpu-1,127.0.0.1:8001,gpu-compute,storage\n";
     assert_one_problem(text, 1, &["duplicate column", "`role`"]);
 }
 
@@ -135,11 +122,7 @@ fn empty_required_field() {
 fn invalid_position() {
     for position in ["U", "twelve", "0", "-3", "U1.5"] {
         let text = format!("{HEADER}R1,{position},gpu-1,127.0.0.1:8001,gpu-compute,,\n");
-        assert_one_problem(
-            &text,
-            2,
-            &["invalid rack position", &format!("`{position}`")],
-        );
+        assert_one_problem(&text, 2, &["invalid rack position", &format!("`{position}`")]);
     }
 }
 
@@ -149,13 +132,7 @@ fn unknown_role_lists_valid_roles() {
     assert_one_problem(
         &text,
         2,
-        &[
-            "unknown role",
-            "`gpu`",
-            "`gpu-compute`",
-            "`storage`",
-            "`metadata`",
-        ],
+        &["unknown role", "`gpu`", "`gpu-compute`", "`storage`", "`metadata`"],
     );
 }
 
@@ -165,10 +142,7 @@ fn http_address_is_rejected() {
     assert_one_problem(
         &text,
         2,
-        &[
-            "`http://127.0.0.1:8001`",
-            "only HTTPS BMC addresses are accepted",
-        ],
+        &["`http://127.0.0.1:8001`", "only HTTPS BMC addresses are accepted"],
     );
 }
 
@@ -187,11 +161,7 @@ fn address_with_path_is_rejected() {
 
 #[test]
 fn malformed_address_is_rejected() {
-    for address in [
-        "bmc one",
-        "127.0.0.1:99999",
-        "https://admin:secret@127.0.0.1",
-    ] {
+    for address in ["bmc one", "127.0.0.1:99999", "https://admin:secret@127.0.0.1"] {
         let text = format!("{HEADER}R1,1,gpu-1,{address},gpu-compute,,\n");
         assert_one_problem(&text, 2, &["invalid BMC address", &format!("`{address}`")]);
     }
@@ -205,9 +175,7 @@ fn invalid_hostname() {
 
 #[test]
 fn duplicate_bmc_names_both_lines() {
-    let text = format!(
-        "{HEADER}R1,1,gpu-1,127.0.0.1:443,gpu-compute,,\nR1,2,gpu-2,https://127.0.0.1/,gpu-compute,,\n"
-    );
+    let text = format!("{HEADER}R1,1,gpu-1,127.0.0.1:443,gpu-compute,,\nR1,2,gpu-2,https://127.0.0.1/,gpu-compute,,\n");
     assert_one_problem(
         &text,
         3,
@@ -217,17 +185,13 @@ fn duplicate_bmc_names_both_lines() {
 
 #[test]
 fn duplicate_bmc_and_system() {
-    let text = format!(
-        "{HEADER}R1,1,gpu-1,127.0.0.1:8001,gpu-compute,,A\nR1,1,gpu-2,127.0.0.1:8001,gpu-compute,,A\n"
-    );
+    let text = format!("{HEADER}R1,1,gpu-1,127.0.0.1:8001,gpu-compute,,A\nR1,1,gpu-2,127.0.0.1:8001,gpu-compute,,A\n");
     assert_one_problem(&text, 3, &["duplicate BMC address", "system `A`", "line 2"]);
 }
 
 #[test]
 fn shared_bmc_with_distinct_systems() {
-    let text = format!(
-        "{HEADER}R1,1,gpu-1,127.0.0.1:8001,gpu-compute,,A\nR1,1,gpu-2,127.0.0.1:8001,gpu-compute,,B\n"
-    );
+    let text = format!("{HEADER}R1,1,gpu-1,127.0.0.1:8001,gpu-compute,,A\nR1,1,gpu-2,127.0.0.1:8001,gpu-compute,,B\n");
     let inventory = Inventory::parse(&text, "rack.csv").unwrap();
     assert_eq!(inventory.nodes.len(), 2);
     assert_eq!(inventory.nodes[0].bmc, inventory.nodes[1].bmc);
@@ -235,9 +199,7 @@ fn shared_bmc_with_distinct_systems() {
 
 #[test]
 fn duplicate_hostname_names_both_lines() {
-    let text = format!(
-        "{HEADER}R1,1,gpu-1,127.0.0.1:8001,gpu-compute,,\nR1,2,GPU-1,127.0.0.1:8002,gpu-compute,,\n"
-    );
+    let text = format!("{HEADER}R1,1,gpu-1,127.0.0.1:8001,gpu-compute,,\nR1,2,GPU-1,127.0.0.1:8002,gpu-compute,,\n");
     assert_one_problem(&text, 3, &["duplicate hostname", "`gpu-1`", "line 2"]);
 }
 

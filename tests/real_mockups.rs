@@ -27,13 +27,19 @@ async fn real_mockups_scan_as_one_rack() {
         if dir.join("redfish/v1/Systems").is_dir() {
             servers.push(dir);
         } else {
-            eprintln!("skipping {}: no Systems collection, not a server capture", dir.display());
+            eprintln!(
+                "skipping {}: no Systems collection, not a server capture",
+                dir.display()
+            );
         }
     }
     servers.sort();
     assert!(!servers.is_empty(), "no server captures under {}", root.display());
 
-    let names: Vec<String> = servers.iter().map(|dir| dir.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = servers
+        .iter()
+        .map(|dir| dir.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
     let mut rack = TestRack::new();
     for (name, dir) in names.iter().zip(&servers) {
         rack.add_dir(name, dir, None, "gpu-compute").await;
@@ -42,11 +48,20 @@ async fn real_mockups_scan_as_one_rack() {
 
     let mut mismatches = Vec::new();
     for (name, dir) in names.iter().zip(&servers) {
-        let node = report.nodes.iter().find(|node| &node.hostname == name).expect("node in report");
+        let node = report
+            .nodes
+            .iter()
+            .find(|node| &node.hostname == name)
+            .expect("node in report");
         assert!(node.error.is_none(), "{name}: read failed: {:?}", node.error);
         let facts = node.facts.as_ref().expect("facts of a node without error");
         let expected = count_in_files(dir);
-        let installed_psus = facts.power.supplies.iter().filter(|psu| psu.state.as_deref() != Some("Absent")).count();
+        let installed_psus = facts
+            .power
+            .supplies
+            .iter()
+            .filter(|psu| psu.state.as_deref() != Some("Absent"))
+            .count();
         let seen = Counts {
             cpus: facts.cpus.len(),
             dimms: facts.dimms.len(),
@@ -84,17 +99,32 @@ fn count_in_files(dir: &Path) -> Counts {
         .iter()
         .filter(|m| !is_absent(m) && m["CapacityMiB"] != 0 && !is_gpu_memory(m))
         .count();
-    Counts { cpus, dimms, drives: count_drives(&v1, &host), psus: count_psus(&v1) }
+    Counts {
+        cpus,
+        dimms,
+        drives: count_drives(&v1, &host),
+        psus: count_psus(&v1),
+    }
 }
 
 /// The host: the first system, HGX baseboards aside, that lists a CPU; else the first system
 /// that is not a baseboard.
 fn host_system(v1: &Path) -> String {
-    let systems: Vec<String> = subfolders(&v1.join("Systems")).into_iter().filter(|id| !id.starts_with("HGX_")).collect();
+    let systems: Vec<String> = subfolders(&v1.join("Systems"))
+        .into_iter()
+        .filter(|id| !id.starts_with("HGX_"))
+        .collect();
     let has_cpu = |id: &String| {
-        members(v1, &format!("Systems/{id}/Processors")).iter().any(|p| p["ProcessorType"] == "CPU")
+        members(v1, &format!("Systems/{id}/Processors"))
+            .iter()
+            .any(|p| p["ProcessorType"] == "CPU")
     };
-    systems.iter().find(|id| has_cpu(id)).or(systems.first()).cloned().expect("a host system")
+    systems
+        .iter()
+        .find(|id| has_cpu(id))
+        .or(systems.first())
+        .cloned()
+        .expect("a host system")
 }
 
 /// Drives linked from the host's Storage resources and listed under any chassis, once each
@@ -124,7 +154,9 @@ fn count_drives(v1: &Path, host: &str) -> usize {
     let mut models = Vec::new();
     let mut count = 0;
     for uri in uris {
-        let Some(drive) = read(v1, uri.trim_start_matches("/redfish/v1/")) else { continue };
+        let Some(drive) = read(v1, uri.trim_start_matches("/redfish/v1/")) else {
+            continue;
+        };
         if is_absent(&drive) {
             continue;
         }
@@ -189,7 +221,9 @@ fn count_psus(v1: &Path) -> usize {
 /// Paths of the Chassis collection's members, relative to `redfish/v1` (`Chassis/1`,
 /// `Chassis/RackMount/Baseboard`).
 fn chassis_paths(v1: &Path) -> Vec<String> {
-    let Some(index) = read(v1, "Chassis") else { return Vec::new() };
+    let Some(index) = read(v1, "Chassis") else {
+        return Vec::new();
+    };
     index["Members"]
         .as_array()
         .into_iter()
@@ -211,7 +245,9 @@ fn is_gpu_memory(memory: &Value) -> bool {
 
 /// The members of a collection, read from their own files.
 fn members(v1: &Path, collection: &str) -> Vec<Value> {
-    let Some(index) = read(v1, collection) else { return Vec::new() };
+    let Some(index) = read(v1, collection) else {
+        return Vec::new();
+    };
     index["Members"]
         .as_array()
         .into_iter()

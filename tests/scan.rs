@@ -13,11 +13,19 @@ const SUPERMICRO: &str = "supermicro-as4125gs-l40s";
 const LENOVO: &str = "lenovo-sr655v3-storage";
 
 fn node<'a>(report: &'a ScanReport, hostname: &str) -> &'a NodeReport {
-    report.nodes.iter().find(|node| node.hostname == hostname).expect("node in report")
+    report
+        .nodes
+        .iter()
+        .find(|node| node.hostname == hostname)
+        .expect("node in report")
 }
 
 fn status_of(node: &NodeReport, rule: &str) -> Status {
-    node.findings.iter().find(|finding| finding.rule == rule).unwrap_or_else(|| panic!("no finding {rule}")).status
+    node.findings
+        .iter()
+        .find(|finding| finding.rule == rule)
+        .unwrap_or_else(|| panic!("no finding {rule}"))
+        .status
 }
 
 fn load(mockup: &str) -> Mockup {
@@ -28,13 +36,43 @@ fn load(mockup: &str) -> Mockup {
 async fn mixed_rack_gets_correct_verdicts() {
     let mut rack = TestRack::new();
     rack.add("dell-ok", DELL, None, "gpu-compute").await;
-    rack.add("dell-iommu", DELL, Some("dell-xe9680-h100--iommu-enabled"), "gpu-compute").await;
+    rack.add(
+        "dell-iommu",
+        DELL,
+        Some("dell-xe9680-h100--iommu-enabled"),
+        "gpu-compute",
+    )
+    .await;
     rack.add("smc-ok", SUPERMICRO, None, "gpu-compute").await;
-    rack.add("smc-noecc", SUPERMICRO, Some("supermicro-as4125gs-l40s--dimm5-no-ecc"), "gpu-compute").await;
-    rack.add("smc-v100", SUPERMICRO, Some("supermicro-as4125gs-l40s--gpu8-v100"), "gpu-compute").await;
+    rack.add(
+        "smc-noecc",
+        SUPERMICRO,
+        Some("supermicro-as4125gs-l40s--dimm5-no-ecc"),
+        "gpu-compute",
+    )
+    .await;
+    rack.add(
+        "smc-v100",
+        SUPERMICRO,
+        Some("supermicro-as4125gs-l40s--gpu8-v100"),
+        "gpu-compute",
+    )
+    .await;
     rack.add("lenovo-ok", LENOVO, None, "storage").await;
-    rack.add("lenovo-psu", LENOVO, Some("lenovo-sr655v3-storage--psu2-failed"), "storage").await;
-    rack.add("lenovo-raid0", LENOVO, Some("lenovo-sr655v3-storage--boot-raid0"), "storage").await;
+    rack.add(
+        "lenovo-psu",
+        LENOVO,
+        Some("lenovo-sr655v3-storage--psu2-failed"),
+        "storage",
+    )
+    .await;
+    rack.add(
+        "lenovo-raid0",
+        LENOVO,
+        Some("lenovo-sr655v3-storage--boot-raid0"),
+        "storage",
+    )
+    .await;
     rack.add_unreachable("down");
 
     let report = rack.scan().await;
@@ -53,14 +91,22 @@ async fn mixed_rack_gets_correct_verdicts() {
     for (hostname, rule) in expected_failures {
         let node = node(&report, hostname);
         assert_eq!(node.verdict, Verdict::Fail, "{hostname}");
-        let failed: Vec<&str> =
-            node.findings.iter().filter(|f| f.status == Status::Fail).map(|f| f.rule.as_str()).collect();
+        let failed: Vec<&str> = node
+            .findings
+            .iter()
+            .filter(|f| f.status == Status::Fail)
+            .map(|f| f.rule.as_str())
+            .collect();
         assert_eq!(failed, vec![rule], "{hostname} fails exactly one rule");
     }
 
     let down = node(&report, "down");
     assert_eq!(down.verdict, Verdict::Error);
-    assert!(down.error.as_deref().unwrap().contains("cannot connect"), "{:?}", down.error);
+    assert!(
+        down.error.as_deref().unwrap().contains("cannot connect"),
+        "{:?}",
+        down.error
+    );
     assert!(down.findings.is_empty());
 
     assert_eq!(rack.open_sessions(), 0);
@@ -75,11 +121,21 @@ async fn mixed_rack_gets_correct_verdicts() {
 #[tokio::test]
 async fn failing_finding_names_part_and_evidence() {
     let mut rack = TestRack::new();
-    rack.add("smc-noecc", SUPERMICRO, Some("supermicro-as4125gs-l40s--dimm5-no-ecc"), "gpu-compute").await;
+    rack.add(
+        "smc-noecc",
+        SUPERMICRO,
+        Some("supermicro-as4125gs-l40s--dimm5-no-ecc"),
+        "gpu-compute",
+    )
+    .await;
 
     let report = rack.scan().await;
 
-    let finding = node(&report, "smc-noecc").findings.iter().find(|f| f.rule == "dimm-ecc").unwrap();
+    let finding = node(&report, "smc-noecc")
+        .findings
+        .iter()
+        .find(|f| f.rule == "dimm-ecc")
+        .unwrap();
     assert_eq!(finding.parts, vec!["DIMM P1-DIMME1".to_string()]);
     assert_eq!(finding.evidence[0].uri, "/redfish/v1/Systems/1/Memory/5");
     assert_eq!(finding.evidence[0].property, "ErrorCorrection");
@@ -100,12 +156,23 @@ async fn facts_carry_counts_and_uris() {
     assert_eq!(facts.system.manufacturer.as_deref(), Some("Dell Inc."));
     assert_eq!(facts.cpus.len(), 2);
     assert_eq!(facts.cpus.iter().filter_map(|cpu| cpu.cores).sum::<u32>(), 112);
-    assert_eq!(facts.gpus.len(), 8, "each GPU counted once across Processors and PCIeDevices");
+    assert_eq!(
+        facts.gpus.len(),
+        8,
+        "each GPU counted once across Processors and PCIeDevices"
+    );
     assert!(facts.gpus.iter().all(|gpu| !gpu.also_seen_at.is_empty()));
     assert_eq!(facts.dimms.len(), 32);
     assert_eq!(facts.drives.len(), 10);
     assert_eq!(facts.power.supplies.len(), 6);
-    assert!(facts.bios.as_ref().unwrap().attributes.contains_key("ProcVirtualization"));
+    assert!(
+        facts
+            .bios
+            .as_ref()
+            .unwrap()
+            .attributes
+            .contains_key("ProcVirtualization")
+    );
     rack.shutdown().await;
 }
 
@@ -118,7 +185,8 @@ async fn missing_bios_gives_unknown_not_pass() {
     };
     let mockup = load(DELL).try_apply(&scenario).unwrap();
     let mut rack = TestRack::new();
-    rack.add_mockup("dell", mockup, BmcConfig::loopback(USERNAME, PASSWORD), "gpu-compute").await;
+    rack.add_mockup("dell", mockup, BmcConfig::loopback(USERNAME, PASSWORD), "gpu-compute")
+        .await;
 
     let report = rack.scan().await;
 
@@ -131,7 +199,13 @@ async fn missing_bios_gives_unknown_not_pass() {
 #[tokio::test]
 async fn wrong_password_leaves_no_session() {
     let mut rack = TestRack::new();
-    rack.add_mockup("dell", load(DELL), BmcConfig::loopback(USERNAME, "another-password"), "gpu-compute").await;
+    rack.add_mockup(
+        "dell",
+        load(DELL),
+        BmcConfig::loopback(USERNAME, "another-password"),
+        "gpu-compute",
+    )
+    .await;
 
     let report = rack.scan().await;
 
@@ -157,7 +231,11 @@ async fn node_failing_after_login_still_logs_out() {
 
     let node = node(&report, "dell");
     assert_eq!(node.verdict, Verdict::Error);
-    assert!(node.error.as_deref().unwrap().contains("NoSuchSystem"), "{:?}", node.error);
+    assert!(
+        node.error.as_deref().unwrap().contains("NoSuchSystem"),
+        "{:?}",
+        node.error
+    );
     let stats = rack.bmc("dell").stats();
     assert_eq!(stats.logins, 1);
     assert_eq!(stats.logouts, 1);
@@ -167,7 +245,10 @@ async fn node_failing_after_login_still_logs_out() {
 
 #[tokio::test]
 async fn basic_auth_is_used_without_session_service() {
-    let config = BmcConfig { sessions: false, ..BmcConfig::loopback(USERNAME, PASSWORD) };
+    let config = BmcConfig {
+        sessions: false,
+        ..BmcConfig::loopback(USERNAME, PASSWORD)
+    };
     let mut rack = TestRack::new();
     rack.add_mockup("smc", load(SUPERMICRO), config, "gpu-compute").await;
 
@@ -182,9 +263,18 @@ async fn basic_auth_is_used_without_session_service() {
 
 #[tokio::test]
 async fn paged_collections_give_the_same_facts() {
-    let paged = BmcConfig { page_size: Some(5), ..BmcConfig::loopback(USERNAME, PASSWORD) };
+    let paged = BmcConfig {
+        page_size: Some(5),
+        ..BmcConfig::loopback(USERNAME, PASSWORD)
+    };
     let mut rack = TestRack::new();
-    rack.add_mockup("whole", load(DELL), BmcConfig::loopback(USERNAME, PASSWORD), "gpu-compute").await;
+    rack.add_mockup(
+        "whole",
+        load(DELL),
+        BmcConfig::loopback(USERNAME, PASSWORD),
+        "gpu-compute",
+    )
+    .await;
     rack.add_mockup("paged", load(DELL), paged, "gpu-compute").await;
 
     let report = rack.scan().await;

@@ -34,9 +34,7 @@ pub enum Error {
     },
 
     /// A scenario patches or removes a resource that the mockup does not have.
-    #[error(
-        "scenario `{scenario}` targets `{uri}` for {action}, but the mockup has no such resource"
-    )]
+    #[error("scenario `{scenario}` targets `{uri}` for {action}, but the mockup has no such resource")]
     ScenarioTargetMissing {
         scenario: String,
         uri: String,
@@ -53,15 +51,10 @@ pub enum Error {
 
     /// A rack config parsed but has values that cannot work together.
     #[error("invalid rack config `{path}`:\n  {}", problems.join("\n  "))]
-    RackConfigProblems {
-        path: PathBuf,
-        problems: Vec<String>,
-    },
+    RackConfigProblems { path: PathBuf, problems: Vec<String> },
 
     /// A listen address outside 127.0.0.0/8 and ::1, which this crate never binds.
-    #[error(
-        "listen address `{addr}` is not a loopback address\nhint: use 127.0.0.1 to 127.255.255.254 or [::1]"
-    )]
+    #[error("listen address `{addr}` is not a loopback address\nhint: use 127.0.0.1 to 127.255.255.254 or [::1]")]
     NotLoopback { addr: SocketAddr },
 
     /// Binding the listen socket failed.

@@ -93,19 +93,13 @@ async fn main() -> ExitCode {
 fn init_logging() {
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .with_ansi(colour)
         .init();
 }
 
-async fn serve(
-    mockup_dir: &Path,
-    scenario: Option<&Path>,
-    config: BmcConfig,
-) -> anyhow::Result<()> {
+async fn serve(mockup_dir: &Path, scenario: Option<&Path>, config: BmcConfig) -> anyhow::Result<()> {
     let mut mockup = Mockup::load(mockup_dir)?;
     if let Some(file) = scenario {
         mockup = mockup.try_apply(&Scenario::load(file)?)?;
@@ -132,7 +126,5 @@ async fn rack(config_file: &Path) -> anyhow::Result<()> {
 }
 
 async fn wait_for_ctrl_c() -> anyhow::Result<()> {
-    tokio::signal::ctrl_c()
-        .await
-        .context("failed to listen for Ctrl-C")
+    tokio::signal::ctrl_c().await.context("failed to listen for Ctrl-C")
 }

@@ -39,9 +39,7 @@ impl Mockup {
     pub fn load(dir: &Path) -> Result<Mockup, Error> {
         let root = dir.join("redfish");
         if !root.join("v1").is_dir() {
-            return Err(Error::NotAMockup {
-                dir: dir.to_path_buf(),
-            });
+            return Err(Error::NotAMockup { dir: dir.to_path_buf() });
         }
 
         let mut mockup = Mockup::default();
@@ -92,7 +90,10 @@ impl Mockup {
         self.resources.get(path).or_else(|| {
             // HPE iLO treats URIs case-insensitively and links `/redfish/v1/systems/1/bios`
             // beside `/redfish/v1/Systems/1`, so an exact miss falls back to a case-blind match.
-            self.resources.iter().find(|(uri, _)| uri.eq_ignore_ascii_case(path)).map(|(_, value)| value)
+            self.resources
+                .iter()
+                .find(|(uri, _)| uri.eq_ignore_ascii_case(path))
+                .map(|(_, value)| value)
         })
     }
 
@@ -299,7 +300,10 @@ mod tests {
     #[test]
     fn remove_drops_children_and_member() {
         let mut mockup: Mockup = [
-            ("/redfish/v1/Chassis".to_string(), json!({"Members": [{"@odata.id": "/redfish/v1/Chassis/1/"}], "Members@odata.count": 1})),
+            (
+                "/redfish/v1/Chassis".to_string(),
+                json!({"Members": [{"@odata.id": "/redfish/v1/Chassis/1/"}], "Members@odata.count": 1}),
+            ),
             ("/redfish/v1/Chassis/1".to_string(), json!({"Id": "1"})),
             ("/redfish/v1/Chassis/1/Power".to_string(), json!({"Id": "Power"})),
             ("/redfish/v1/Chassis/10".to_string(), json!({"Id": "10"})),
@@ -311,9 +315,6 @@ mod tests {
 
         assert!(mockup.get("/redfish/v1/Chassis/1/Power").is_none());
         assert!(mockup.get("/redfish/v1/Chassis/10").is_some());
-        assert_eq!(
-            mockup.get("/redfish/v1/Chassis").unwrap()["Members@odata.count"],
-            0
-        );
+        assert_eq!(mockup.get("/redfish/v1/Chassis").unwrap()["Members@odata.count"], 0);
     }
 }

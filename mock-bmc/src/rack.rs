@@ -88,11 +88,10 @@ impl RackConfig {
             path: file.to_path_buf(),
             source,
         })?;
-        let mut config: RackConfig =
-            toml::from_str(&text).map_err(|source| Error::InvalidRackConfig {
-                path: file.to_path_buf(),
-                source,
-            })?;
+        let mut config: RackConfig = toml::from_str(&text).map_err(|source| Error::InvalidRackConfig {
+            path: file.to_path_buf(),
+            source,
+        })?;
 
         let base = file.parent().unwrap_or(Path::new("."));
         for bmc in &mut config.bmcs {

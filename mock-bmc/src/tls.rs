@@ -21,22 +21,15 @@ pub(crate) struct ServerIdentity {
 /// a rustls configuration with the ring provider, independent of any process-wide default.
 pub(crate) fn server_identity(addr: SocketAddr) -> Result<ServerIdentity, Error> {
     let names = vec![addr.ip().to_string(), "localhost".to_string()];
-    let certified = rcgen::generate_simple_self_signed(names)
-        .map_err(|source| Error::Certificate { addr, source })?;
+    let certified = rcgen::generate_simple_self_signed(names).map_err(|source| Error::Certificate { addr, source })?;
 
     let certificate = CertificateDer::from(certified.cert.der().to_vec());
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        certified.signing_key.serialize_der(),
-    ));
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .and_then(|builder| {
-            builder
-                .with_no_client_auth()
-                .with_single_cert(vec![certificate], key)
-        })
+        .and_then(|builder| builder.with_no_client_auth().with_single_cert(vec![certificate], key))
         .map_err(|source| Error::Tls { addr, source })?;
 
     // Most BMCs speak only HTTP/1.1, so offering only that keeps clients on the field's protocol.

@@ -31,10 +31,7 @@ async fn second_loopback_address_accepted() {
 
     let bmc = MockBmc::start(test_mockup(), config).await.unwrap();
 
-    assert_eq!(
-        bmc.base_url(),
-        format!("https://127.0.0.2:{}", bmc.addr().port())
-    );
+    assert_eq!(bmc.base_url(), format!("https://127.0.0.2:{}", bmc.addr().port()));
     let (status, _) = get_basic(&client_for(&bmc), &bmc, "/redfish/v1/Systems").await;
     assert_eq!(status, 200);
     bmc.shutdown().await;
@@ -126,9 +123,7 @@ password = "calvin"
 page_size = 0
 "#;
 
-    let err = RackConfig::load(&write_rack(&dir, bmcs))
-        .unwrap_err()
-        .to_string();
+    let err = RackConfig::load(&write_rack(&dir, bmcs)).unwrap_err().to_string();
 
     assert!(err.contains("rack.toml"), "{err}");
     assert!(err.contains("`10.0.0.5:443` is not loopback"), "{err}");
@@ -145,10 +140,7 @@ fn rack_config_unknown_field_rejected() {
 
     assert!(format!("{err:#}").contains("rack.toml"), "{err}");
     assert!(
-        std::error::Error::source(&err)
-            .unwrap()
-            .to_string()
-            .contains("pasword"),
+        std::error::Error::source(&err).unwrap().to_string().contains("pasword"),
         "{err:?}"
     );
 }

@@ -26,10 +26,7 @@ fn mockup_dirs() -> Option<Vec<PathBuf>> {
 #[tokio::test]
 async fn real_mockups_load_and_serve_root() {
     let Some(dirs) = mockup_dirs() else { return };
-    assert!(
-        !dirs.is_empty(),
-        "RACKCHECK_REAL_MOCKUPS contains no mockup folder"
-    );
+    assert!(!dirs.is_empty(), "RACKCHECK_REAL_MOCKUPS contains no mockup folder");
 
     for dir in dirs {
         let mockup = Mockup::load(&dir).unwrap_or_else(|err| panic!("{}: {err}", dir.display()));

@@ -33,10 +33,7 @@ fn scenario_patch_add_remove() {
 
     let psu = mockup.get(&format!("{PSUS}/PSU2")).unwrap();
     assert_eq!(psu["Status"]["Health"], "Critical");
-    assert!(
-        psu["Status"].get("State").is_none(),
-        "merge patch null removes the key"
-    );
+    assert!(psu["Status"].get("State").is_none(), "merge patch null removes the key");
     assert_eq!(psu["PowerCapacityWatts"], 3000);
 
     let memory = mockup.get("/redfish/v1/Systems/1/Memory").unwrap();

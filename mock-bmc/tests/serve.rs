@@ -11,21 +11,13 @@ async fn service_root_needs_no_auth() {
     let client = client_for(&bmc);
 
     for path in ["/redfish/v1/", "/redfish/v1"] {
-        let response = client
-            .get(format!("{}{path}", bmc.base_url()))
-            .send()
-            .await
-            .unwrap();
+        let response = client.get(format!("{}{path}", bmc.base_url())).send().await.unwrap();
         assert_eq!(response.status(), 200, "GET {path}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["Id"], "RootService", "GET {path}");
     }
 
-    let response = client
-        .get(format!("{}/redfish", bmc.base_url()))
-        .send()
-        .await
-        .unwrap();
+    let response = client.get(format!("{}/redfish", bmc.base_url())).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body, serde_json::json!({ "v1": "/redfish/v1/" }));
@@ -57,16 +49,8 @@ async fn every_response_has_redfish_headers() {
     let bmc = start_bmc(|_| {}).await;
     let client = client_for(&bmc);
 
-    for (path, expected) in [
-        ("/redfish/v1", 200),
-        ("/redfish/v1/Systems", 401),
-        ("/nowhere", 401),
-    ] {
-        let response = client
-            .get(format!("{}{path}", bmc.base_url()))
-            .send()
-            .await
-            .unwrap();
+    for (path, expected) in [("/redfish/v1", 200), ("/redfish/v1/Systems", 401), ("/nowhere", 401)] {
+        let response = client.get(format!("{}{path}", bmc.base_url())).send().await.unwrap();
         assert_eq!(response.status(), expected, "GET {path}");
         assert_eq!(response.headers()["odata-version"], "4.0", "GET {path}");
         let content_type = response.headers()["content-type"].to_str().unwrap();
@@ -91,12 +75,7 @@ async fn missing_credentials_get_401_error_body() {
 
     assert_eq!(response.status(), 401);
     let body: Value = response.json().await.unwrap();
-    assert!(
-        body["error"]["code"]
-            .as_str()
-            .unwrap()
-            .ends_with("NoValidSession")
-    );
+    assert!(body["error"]["code"].as_str().unwrap().ends_with("NoValidSession"));
     assert!(body["error"]["message"].is_string());
     assert_eq!(
         body["error"]["@Message.ExtendedInfo"][0]["MessageId"],
@@ -152,13 +131,7 @@ async fn unknown_path_gets_404_error_body() {
             .unwrap()
             .contains("/redfish/v1/Systems/2")
     );
-    assert_eq!(
-        body["error"]["@Message.ExtendedInfo"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(body["error"]["@Message.ExtendedInfo"].as_array().unwrap().len(), 1);
     bmc.shutdown().await;
 }
 
@@ -178,12 +151,7 @@ async fn write_to_resource_gets_405() {
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "GET, HEAD");
     let body: Value = response.json().await.unwrap();
-    assert!(
-        body["error"]["code"]
-            .as_str()
-            .unwrap()
-            .ends_with("OperationNotAllowed")
-    );
+    assert!(body["error"]["code"].as_str().unwrap().ends_with("OperationNotAllowed"));
     bmc.shutdown().await;
 }
 
@@ -192,8 +160,7 @@ async fn percent_encoded_path_is_decoded() {
     let bmc = start_bmc(|_| {}).await;
     let client = client_for(&bmc);
 
-    let (status, body) =
-        get_basic(&client, &bmc, "/redfish/v1/Chassis/1/Sensors/Inlet%20Temp").await;
+    let (status, body) = get_basic(&client, &bmc, "/redfish/v1/Chassis/1/Sensors/Inlet%20Temp").await;
 
     assert_eq!(status, 200);
     assert_eq!(body["Reading"], 24);
@@ -232,10 +199,7 @@ async fn paging_follows_next_links() {
 
     assert_eq!(pages, 3);
     assert_eq!(members.len(), 5);
-    assert_eq!(
-        members[4]["@odata.id"],
-        "/redfish/v1/Systems/1/Memory/DIMM4"
-    );
+    assert_eq!(members[4]["@odata.id"], "/redfish/v1/Systems/1/Memory/DIMM4");
     bmc.shutdown().await;
 }
 
@@ -244,12 +208,7 @@ async fn short_collection_is_not_paged() {
     let bmc = start_bmc(|config| config.page_size = Some(2)).await;
     let client = client_for(&bmc);
 
-    let (_, body) = get_basic(
-        &client,
-        &bmc,
-        "/redfish/v1/Chassis/1/PowerSubsystem/PowerSupplies",
-    )
-    .await;
+    let (_, body) = get_basic(&client, &bmc, "/redfish/v1/Chassis/1/PowerSubsystem/PowerSupplies").await;
 
     assert_eq!(body["Members"].as_array().unwrap().len(), 2);
     assert!(body.get("Members@odata.nextLink").is_none());
@@ -261,12 +220,7 @@ async fn expand_inlines_members() {
     let bmc = start_bmc(|_| {}).await;
     let client = client_for(&bmc);
 
-    let (_, body) = get_basic(
-        &client,
-        &bmc,
-        "/redfish/v1/Systems/1/Memory?$expand=.($levels=1)",
-    )
-    .await;
+    let (_, body) = get_basic(&client, &bmc, "/redfish/v1/Systems/1/Memory?$expand=.($levels=1)").await;
 
     assert_eq!(body["Members"][0]["CapacityMiB"], 65536);
     bmc.shutdown().await;

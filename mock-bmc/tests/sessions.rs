@@ -9,11 +9,7 @@ use serde_json::{Value, json};
 const SESSIONS: &str = "/redfish/v1/SessionService/Sessions";
 
 /// Logs in and returns the response's status, token and Location header.
-async fn login(
-    client: &reqwest::Client,
-    bmc: &MockBmc,
-    password: &str,
-) -> (u16, Option<String>, Option<String>) {
+async fn login(client: &reqwest::Client, bmc: &MockBmc, password: &str) -> (u16, Option<String>, Option<String>) {
     let response = client
         .post(format!("{}{SESSIONS}", bmc.base_url()))
         .json(&json!({ "UserName": USER, "Password": password }))
@@ -26,19 +22,10 @@ async fn login(
             .get(name)
             .map(|value| value.to_str().unwrap().to_string())
     };
-    (
-        response.status().as_u16(),
-        header("x-auth-token"),
-        header("location"),
-    )
+    (response.status().as_u16(), header("x-auth-token"), header("location"))
 }
 
-async fn get_with_token(
-    client: &reqwest::Client,
-    bmc: &MockBmc,
-    path: &str,
-    token: &str,
-) -> reqwest::Response {
+async fn get_with_token(client: &reqwest::Client, bmc: &MockBmc, path: &str, token: &str) -> reqwest::Response {
     client
         .get(format!("{}{path}", bmc.base_url()))
         .header("X-Auth-Token", token)
@@ -69,11 +56,7 @@ async fn session_login_use_and_logout() {
         .send()
         .await
         .unwrap();
-    assert!(
-        response.status().is_success(),
-        "DELETE returned {}",
-        response.status()
-    );
+    assert!(response.status().is_success(), "DELETE returned {}", response.status());
 
     let response = get_with_token(&client, &bmc, "/redfish/v1/Systems/1", &token).await;
     assert_eq!(response.status(), 401);
@@ -115,12 +98,7 @@ async fn session_login_malformed_body_is_400() {
 
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
-    assert!(
-        body["error"]["code"]
-            .as_str()
-            .unwrap()
-            .ends_with("MalformedJSON")
-    );
+    assert!(body["error"]["code"].as_str().unwrap().ends_with("MalformedJSON"));
     bmc.shutdown().await;
 }
 

@@ -44,5 +44,7 @@ async fn pending_attributes<F: Fetch>(walker: &Walker<'_, F>, uri: &str) -> Opti
 
 fn attributes(doc: &Value) -> BTreeMap<String, Value> {
     let attributes = doc.get("Attributes").and_then(Value::as_object);
-    attributes.map(|map| map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+    attributes
+        .map(|map| map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
 }

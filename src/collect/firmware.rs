@@ -24,10 +24,18 @@ pub async fn managers<F: Fetch>(walker: &Walker<'_, F>, root: &Value) -> Vec<Man
 /// Reads the name and version of every `UpdateService/FirmwareInventory` member, or of every
 /// `SoftwareInventory` member when the service has no FirmwareInventory.
 pub async fn inventory<F: Fetch>(walker: &Walker<'_, F>, root: &Value) -> Vec<Firmware> {
-    let Some(update_service_uri) = json::link(root, "/UpdateService") else { return Vec::new() };
-    let Some(update_service) = walker.get(&update_service_uri).await else { return Vec::new() };
+    let Some(update_service_uri) = json::link(root, "/UpdateService") else {
+        return Vec::new();
+    };
+    let Some(update_service) = walker.get(&update_service_uri).await else {
+        return Vec::new();
+    };
     // The Intel S2600 BMC lists its BMC, BIOS and ME versions only under SoftwareInventory.
-    let inventory = if update_service.get("FirmwareInventory").is_some() { "/FirmwareInventory" } else { "/SoftwareInventory" };
+    let inventory = if update_service.get("FirmwareInventory").is_some() {
+        "/FirmwareInventory"
+    } else {
+        "/SoftwareInventory"
+    };
     let members = walker.linked_members(&update_service, inventory).await;
     members
         .iter()

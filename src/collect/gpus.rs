@@ -21,8 +21,10 @@ const NVIDIA_VENDOR_ID: u32 = 0x10de;
 const NVSWITCH_DEVICE_IDS: &[u32] = &[0x22a3, 0x1af1];
 
 /// Model prefixes of NVIDIA data-center GPUs, for functions whose PCI ids are zero.
-const NVIDIA_MODEL_PREFIXES: &[&str] =
-    &["NVIDIA", "TESLA", "A100", "A40", "A30", "A10", "A16", "H100", "H200", "H800", "B100", "B200", "B300", "GB200", "GB300", "L40", "L20", "L4 ", "V100", "RTX"];
+const NVIDIA_MODEL_PREFIXES: &[&str] = &[
+    "NVIDIA", "TESLA", "A100", "A40", "A30", "A10", "A16", "H100", "H200", "H800", "B100", "B200", "B300", "GB200",
+    "GB300", "L40", "L20", "L4 ", "V100", "RTX",
+];
 
 /// One place a GPU was seen, before merging.
 struct Sighting {
@@ -61,8 +63,16 @@ async fn processor_sighting<F: Fetch>(walker: &Walker<'_, F>, system_uri: &str, 
     let mut keys = vec![uri.clone()];
     keys.extend(json::links(doc, "/Links/PCIeDevice"));
     keys.extend(json::links(doc, "/Links/PCIeDevices"));
-    keys.extend(json::links(doc, "/Links/PCIeFunctions").iter().map(|function| device_of_function(function)));
-    keys.extend(json::links(doc, "/Links/Chassis").into_iter().filter(|c| is_gpu_chassis_id(last_segment(c))));
+    keys.extend(
+        json::links(doc, "/Links/PCIeFunctions")
+            .iter()
+            .map(|function| device_of_function(function)),
+    );
+    keys.extend(
+        json::links(doc, "/Links/Chassis")
+            .into_iter()
+            .filter(|c| is_gpu_chassis_id(last_segment(c))),
+    );
 
     let memory_mib = match json::unsigned(doc, "/MemorySummary/TotalMemorySizeMiB") {
         Some(total) => Some(total),
@@ -83,7 +93,12 @@ async fn processor_sighting<F: Fetch>(walker: &Walker<'_, F>, system_uri: &str, 
     };
     let mut keys = normalized(keys);
     keys.push(name_key(&gpu.id));
-    Sighting { gpu, keys, origin: system_uri.to_string(), from_pcie: false }
+    Sighting {
+        gpu,
+        keys,
+        origin: system_uri.to_string(),
+        from_pcie: false,
+    }
 }
 
 /// Sums `CapacityMiB` of the Memory a GPU Processor links to (HGX HMC GPU HBM).
@@ -92,8 +107,12 @@ async fn linked_memory_mib<F: Fetch>(walker: &Walker<'_, F>, doc: &Value) -> Opt
     if uris.is_empty() {
         return None;
     }
-    let sizes: Vec<Option<u64>> =
-        walker.get_all(&uris).await.iter().map(|(_, memory)| json::unsigned(memory, "/CapacityMiB")).collect();
+    let sizes: Vec<Option<u64>> = walker
+        .get_all(&uris)
+        .await
+        .iter()
+        .map(|(_, memory)| json::unsigned(memory, "/CapacityMiB"))
+        .collect();
     sizes.iter().all(Option::is_some).then(|| sizes.iter().flatten().sum())
 }
 
@@ -107,7 +126,9 @@ fn is_gpu_chassis((uri, doc): &Resource) -> bool {
 fn is_gpu_chassis_id(id: &str) -> bool {
     let upper = id.to_ascii_uppercase();
     let rest = upper.strip_prefix("HGX_").unwrap_or(&upper);
-    let Some(rest) = rest.strip_prefix("GPU_") else { return false };
+    let Some(rest) = rest.strip_prefix("GPU_") else {
+        return false;
+    };
     let index = rest.strip_prefix("SXM_").unwrap_or(rest);
     !index.is_empty() && index.chars().all(|c| c.is_ascii_digit())
 }
@@ -134,7 +155,12 @@ fn chassis_sighting((uri, doc): &Resource) -> Sighting {
     };
     let mut keys = normalized(keys);
     keys.push(name_key(gpu.id.strip_prefix("HGX_").unwrap_or(&gpu.id)));
-    Sighting { gpu, keys, origin: "chassis".to_string(), from_pcie: false }
+    Sighting {
+        gpu,
+        keys,
+        origin: "chassis".to_string(),
+        from_pcie: false,
+    }
 }
 
 /// Reads the PCIe devices of the host system and of every chassis and keeps the GPUs.
@@ -143,8 +169,11 @@ async fn pcie_sightings<F: Fetch>(walker: &Walker<'_, F>, host: &Resource, chass
     let device_lists = future::join_all(holders.map(|(_, doc)| walker.linked_members(doc, "/PCIeDevices"))).await;
 
     let mut seen = std::collections::HashSet::new();
-    let devices: Vec<Resource> =
-        device_lists.into_iter().flatten().filter(|(uri, _)| seen.insert(uri.clone())).collect();
+    let devices: Vec<Resource> = device_lists
+        .into_iter()
+        .flatten()
+        .filter(|(uri, _)| seen.insert(uri.clone()))
+        .collect();
     let sightings = future::join_all(devices.iter().map(|device| pcie_sighting(walker, device))).await;
     sightings.into_iter().flatten().collect()
 }
@@ -179,7 +208,12 @@ async fn pcie_sighting<F: Fetch>(walker: &Walker<'_, F>, device: &Resource) -> O
         pcie: pcie_link(uri, doc, "/PCIeInterface"),
         ..Gpu::default()
     };
-    Some(Sighting { gpu, keys: normalized(keys), origin: uri.clone(), from_pcie: true })
+    Some(Sighting {
+        gpu,
+        keys: normalized(keys),
+        origin: uri.clone(),
+        from_pcie: true,
+    })
 }
 
 /// Keeps a PCI id as the BMC wrote it, unless it is zero: Supermicro X13 HGX firmware writes
@@ -217,9 +251,17 @@ enum FunctionClass {
 ///
 /// Dell writes only the base class (`0x000003`), Lenovo the full code (`0x030200`).
 fn function_class(function: &Value) -> Option<FunctionClass> {
-    let gpu_or_other = |is_gpu: bool| if is_gpu { FunctionClass::Gpu } else { FunctionClass::Other };
+    let gpu_or_other = |is_gpu: bool| {
+        if is_gpu {
+            FunctionClass::Gpu
+        } else {
+            FunctionClass::Other
+        }
+    };
     if let Some(class) = json::text(function, "/DeviceClass") {
-        return Some(gpu_or_other(class == "DisplayController" || class == "ProcessingAccelerators"));
+        return Some(gpu_or_other(
+            class == "DisplayController" || class == "ProcessingAccelerators",
+        ));
     }
     let code = json::pci_id(function, "/ClassCode")?;
     let base = if code <= 0xff { code } else { code >> 16 };
@@ -227,13 +269,17 @@ fn function_class(function: &Value) -> Option<FunctionClass> {
 }
 
 fn looks_nvidia(device: &Value, function: &Value) -> bool {
-    let oem_names_nvidia = [device, function]
-        .iter()
-        .any(|doc| doc.get("Oem").is_some_and(|oem| oem.to_string().to_ascii_uppercase().contains("NVIDIA")));
-    let model_names_nvidia = ["/Manufacturer", "/Model"].iter().filter_map(|p| json::text(device, p)).any(|text| {
-        let upper = format!("{} ", text.to_ascii_uppercase());
-        NVIDIA_MODEL_PREFIXES.iter().any(|prefix| upper.starts_with(prefix))
+    let oem_names_nvidia = [device, function].iter().any(|doc| {
+        doc.get("Oem")
+            .is_some_and(|oem| oem.to_string().to_ascii_uppercase().contains("NVIDIA"))
     });
+    let model_names_nvidia = ["/Manufacturer", "/Model"]
+        .iter()
+        .filter_map(|p| json::text(device, p))
+        .any(|text| {
+            let upper = format!("{} ", text.to_ascii_uppercase());
+            NVIDIA_MODEL_PREFIXES.iter().any(|prefix| upper.starts_with(prefix))
+        });
     oem_names_nvidia || model_names_nvidia
 }
 
@@ -246,7 +292,10 @@ fn pcie_link(uri: &str, doc: &Value, pointer: &str) -> Option<PcieLink> {
         max_pcie_type: json::text(link, "/MaxPCIeType"),
         max_lanes: json::unsigned32(link, "/MaxLanes"),
     };
-    let empty = pcie.pcie_type.is_none() && pcie.lanes_in_use.is_none() && pcie.max_pcie_type.is_none() && pcie.max_lanes.is_none();
+    let empty = pcie.pcie_type.is_none()
+        && pcie.lanes_in_use.is_none()
+        && pcie.max_pcie_type.is_none()
+        && pcie.max_lanes.is_none();
     (!empty).then_some(pcie)
 }
 
@@ -260,7 +309,9 @@ fn device_of_function(function: &str) -> String {
 
 /// `/redfish/v1/Chassis/X/PCIeDevices/D` → `/redfish/v1/Chassis/X`.
 fn parent_chassis(device: &str) -> Option<String> {
-    device.starts_with("/redfish/v1/Chassis/").then(|| device.find("/PCIeDevices").map(|at| device[..at].to_string()))?
+    device
+        .starts_with("/redfish/v1/Chassis/")
+        .then(|| device.find("/PCIeDevices").map(|at| device[..at].to_string()))?
 }
 
 fn normalized(uris: Vec<String>) -> Vec<String> {
@@ -273,7 +324,11 @@ fn merge(sightings: Vec<Sighting>) -> Vec<Gpu> {
     let trusted = trusted_serials(&sightings);
     let mut owner_of_key: HashMap<String, usize> = HashMap::new();
     for (index, sighting) in sightings.iter().enumerate() {
-        let serial = sighting.gpu.serial_number.iter().filter(|s| trusted.contains(&(s.as_str(), sighting.origin.as_str())));
+        let serial = sighting
+            .gpu
+            .serial_number
+            .iter()
+            .filter(|s| trusted.contains(&(s.as_str(), sighting.origin.as_str())));
         let serial_keys = serial.map(|s| format!("serial:{s}"));
         for key in sighting.keys.iter().cloned().chain(serial_keys) {
             match owner_of_key.get(&key) {
@@ -308,7 +363,11 @@ fn trusted_serials(sightings: &[Sighting]) -> std::collections::HashSet<(&str, &
             *counts.entry((serial.as_str(), sighting.origin.as_str())).or_default() += 1;
         }
     }
-    counts.into_iter().filter(|(_, count)| *count == 1).map(|(key, _)| key).collect()
+    counts
+        .into_iter()
+        .filter(|(_, count)| *count == 1)
+        .map(|(key, _)| key)
+        .collect()
 }
 
 /// Pairs GPUs seen only as anonymous PCIe devices (no serial, no model, no link) with GPUs
@@ -318,8 +377,11 @@ fn trusted_serials(sightings: &[Sighting]) -> std::collections::HashSet<(&str, &
 /// with nothing but PCI ids and the link. NOTE: the pairing is by order, so the bus address
 /// may land on a sibling GPU of the same model; the count is right.
 fn pair_anonymous_pcie(groups: Vec<Vec<Sighting>>) -> Vec<Vec<Sighting>> {
-    let is_anonymous =
-        |group: &Vec<Sighting>| group.iter().all(|s| s.from_pcie && s.gpu.serial_number.is_none() && s.gpu.model.is_none());
+    let is_anonymous = |group: &Vec<Sighting>| {
+        group
+            .iter()
+            .all(|s| s.from_pcie && s.gpu.serial_number.is_none() && s.gpu.model.is_none())
+    };
     let (anonymous, mut named): (Vec<_>, Vec<_>) = groups.into_iter().partition(is_anonymous);
     let mut paired = vec![false; named.len()];
 
@@ -345,11 +407,18 @@ fn pair_anonymous_pcie(groups: Vec<Vec<Sighting>>) -> Vec<Vec<Sighting>> {
 }
 
 fn group_device_ids(group: &[Sighting]) -> Vec<u32> {
-    group.iter().filter_map(|s| s.gpu.device_id.as_deref()).filter_map(|id| json::pci_id(&Value::from(id), "")).collect()
+    group
+        .iter()
+        .filter_map(|s| s.gpu.device_id.as_deref())
+        .filter_map(|id| json::pci_id(&Value::from(id), ""))
+        .collect()
 }
 
 fn merge_group(group: Vec<Sighting>) -> Gpu {
-    let pcie = group.iter().find(|s| s.from_pcie && s.gpu.pcie.is_some()).and_then(|s| s.gpu.pcie.clone());
+    let pcie = group
+        .iter()
+        .find(|s| s.from_pcie && s.gpu.pcie.is_some())
+        .and_then(|s| s.gpu.pcie.clone());
     let mut sightings = group.into_iter();
     let mut merged = sightings.next().expect("groups are never empty").gpu;
     for sighting in sightings {
@@ -390,7 +459,9 @@ struct DisjointSets {
 
 impl DisjointSets {
     fn new(size: usize) -> Self {
-        DisjointSets { parent: (0..size).collect() }
+        DisjointSets {
+            parent: (0..size).collect(),
+        }
     }
 
     fn find(&mut self, index: usize) -> usize {

@@ -8,7 +8,11 @@ use crate::facts::Dimm;
 
 /// Builds the DIMM facts from the host's Memory members, leaving out empty slots.
 pub fn dimms(memory: &[Resource]) -> Vec<Dimm> {
-    memory.iter().filter(|(_, doc)| is_installed(doc) && !is_gpu_memory(doc)).map(|(uri, doc)| dimm(uri, doc)).collect()
+    memory
+        .iter()
+        .filter(|(_, doc)| is_installed(doc) && !is_gpu_memory(doc))
+        .map(|(uri, doc)| dimm(uri, doc))
+        .collect()
 }
 
 /// False for an empty slot: `State` Absent, or (HPE iLO 5) `CapacityMiB` 0 with no state.
@@ -23,7 +27,8 @@ fn is_installed(doc: &Value) -> bool {
 /// True for GPU HBM that NVIDIA Grace systems list among the host's Memory (`MemoryType`
 /// `HBM`, or an HBM `MemoryDeviceType`).
 fn is_gpu_memory(doc: &Value) -> bool {
-    let hbm = |pointer| json::text(doc, pointer).is_some_and(|kind: String| kind.to_ascii_uppercase().starts_with("HBM"));
+    let hbm =
+        |pointer| json::text(doc, pointer).is_some_and(|kind: String| kind.to_ascii_uppercase().starts_with("HBM"));
     hbm("/MemoryType") || hbm("/MemoryDeviceType")
 }
 
@@ -58,10 +63,16 @@ mod tests {
     #[test]
     fn dimms_skip_empty_slots() {
         let memory = vec![
-            resource("1", json!({"Id": "1", "CapacityMiB": "32768", "MemoryDeviceType": "DDR5", "Status": {"State": "Enabled"}})),
+            resource(
+                "1",
+                json!({"Id": "1", "CapacityMiB": "32768", "MemoryDeviceType": "DDR5", "Status": {"State": "Enabled"}}),
+            ),
             resource("2", json!({"Id": "2", "CapacityMiB": 0, "Status": {"State": "Absent"}})),
             resource("3", json!({"Id": "3", "CapacityMiB": 0})),
-            resource("4", json!({"Id": "4", "CapacityMiB": 81920, "MemoryType": "HBM", "Status": {"State": "Enabled"}})),
+            resource(
+                "4",
+                json!({"Id": "4", "CapacityMiB": 81920, "MemoryType": "HBM", "Status": {"State": "Enabled"}}),
+            ),
         ];
         let dimms = dimms(&memory);
         assert_eq!(dimms.len(), 1);
@@ -70,7 +81,10 @@ mod tests {
 
     #[test]
     fn missing_error_correction_stays_none() {
-        let memory = vec![resource("1", json!({"Id": "1", "CapacityMiB": 65536, "Status": {"State": "Enabled"}}))];
+        let memory = vec![resource(
+            "1",
+            json!({"Id": "1", "CapacityMiB": 65536, "Status": {"State": "Enabled"}}),
+        )];
         let dimms = dimms(&memory);
         assert_eq!(dimms[0].error_correction, None);
         assert_eq!(dimms[0].device_type, None);

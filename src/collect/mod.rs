@@ -60,11 +60,19 @@ pub enum CollectError {
 
     /// The inventory names a system the BMC does not list.
     #[error("system `{requested}` is not among the members of {uri}; systems found: {}", list_or_none(.available))]
-    SystemNotFound { requested: String, uri: String, available: Vec<String> },
+    SystemNotFound {
+        requested: String,
+        uri: String,
+        available: Vec<String>,
+    },
 }
 
 fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() { "none".to_string() } else { items.join(", ") }
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
 }
 
 impl CollectError {
@@ -110,7 +118,12 @@ async fn collect_parts<F: Fetch>(
 ) -> NodeFacts {
     let host = &choice.host.1;
     let mut processor_groups: Vec<(&Resource, &[Resource])> = vec![(&choice.host, &choice.host_processors)];
-    processor_groups.extend(choice.gpu_providers.iter().map(|(system, processors)| (system, processors.as_slice())));
+    processor_groups.extend(
+        choice
+            .gpu_providers
+            .iter()
+            .map(|(system, processors)| (system, processors.as_slice())),
+    );
 
     let memory = walker.linked_members(host, "/Memory");
     let gpus = gpus::collect(walker, &choice.host, &processor_groups, chassis);

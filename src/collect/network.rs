@@ -18,9 +18,18 @@ use crate::redfish::Fetch;
 const ETHERNET_INTERFACES: &str = "EthernetInterfaces";
 
 pub async fn collect<F: Fetch>(walker: &Walker<'_, F>, host: &Value, chassis: &[Resource]) -> Vec<NetworkPort> {
-    let adapter_lists = future::join_all(chassis.iter().map(|(_, doc)| walker.linked_members(doc, "/NetworkAdapters"))).await;
+    let adapter_lists = future::join_all(
+        chassis
+            .iter()
+            .map(|(_, doc)| walker.linked_members(doc, "/NetworkAdapters")),
+    )
+    .await;
     let mut seen = HashSet::new();
-    let adapters: Vec<Resource> = adapter_lists.into_iter().flatten().filter(|(uri, _)| seen.insert(uri.clone())).collect();
+    let adapters: Vec<Resource> = adapter_lists
+        .into_iter()
+        .flatten()
+        .filter(|(uri, _)| seen.insert(uri.clone()))
+        .collect();
 
     let port_lists = future::join_all(adapters.iter().map(|adapter| adapter_ports(walker, adapter))).await;
     let ports: Vec<NetworkPort> = port_lists.into_iter().flatten().collect();
@@ -28,7 +37,10 @@ pub async fn collect<F: Fetch>(walker: &Walker<'_, F>, host: &Value, chassis: &[
         return ports;
     }
     let interfaces = walker.linked_members(host, "/EthernetInterfaces").await;
-    interfaces.iter().map(|(uri, doc)| ethernet_interface(uri, doc)).collect()
+    interfaces
+        .iter()
+        .map(|(uri, doc)| ethernet_interface(uri, doc))
+        .collect()
 }
 
 /// Reads an adapter's `Ports`, or its `NetworkPorts` when it has no `Ports`.
@@ -39,7 +51,10 @@ async fn adapter_ports<F: Fetch>(walker: &Walker<'_, F>, (adapter_uri, adapter):
         return ports.iter().map(|(uri, doc)| port(uri, doc, &adapter_id)).collect();
     }
     let network_ports = walker.linked_members(adapter, "/NetworkPorts").await;
-    network_ports.iter().map(|(uri, doc)| network_port(uri, doc, &adapter_id)).collect()
+    network_ports
+        .iter()
+        .map(|(uri, doc)| network_port(uri, doc, &adapter_id))
+        .collect()
 }
 
 fn port(uri: &str, doc: &Value, adapter: &str) -> NetworkPort {
@@ -48,7 +63,9 @@ fn port(uri: &str, doc: &Value, adapter: &str) -> NetworkPort {
         id: json::text(doc, "/Id").unwrap_or_else(|| last_segment(uri).to_string()),
         adapter: Some(adapter.to_string()),
         link_status: json::text(doc, "/LinkStatus"),
-        speed_mbps: json::float(doc, "/CurrentSpeedGbps").filter(|gbps| *gbps >= 0.0).map(|gbps| (gbps * 1000.0).round() as u64),
+        speed_mbps: json::float(doc, "/CurrentSpeedGbps")
+            .filter(|gbps| *gbps >= 0.0)
+            .map(|gbps| (gbps * 1000.0).round() as u64),
         mac_addresses: strings(doc, "/Ethernet/AssociatedMACAddresses"),
     }
 }
@@ -78,6 +95,16 @@ fn ethernet_interface(uri: &str, doc: &Value) -> NetworkPort {
 
 /// Reads an array of strings, skipping nulls and empty entries.
 fn strings(doc: &Value, pointer: &str) -> Vec<String> {
-    let items = doc.pointer(pointer).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-    items.iter().filter_map(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+    let items = doc
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    items
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }

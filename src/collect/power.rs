@@ -35,9 +35,10 @@ pub async fn collect<F: Fetch>(walker: &Walker<'_, F>, host: &Value, chassis: &[
     let mut power = Power::default();
     let mut serials = HashSet::new();
     for chassis_power in per_chassis {
-        let new_supplies = chassis_power.supplies.into_iter().filter(|supply| {
-            supply.serial_number.clone().is_none_or(|serial| serials.insert(serial))
-        });
+        let new_supplies = chassis_power
+            .supplies
+            .into_iter()
+            .filter(|supply| supply.serial_number.clone().is_none_or(|serial| serials.insert(serial)));
         power.supplies.extend(new_supplies);
         power.redundancy.extend(chassis_power.redundancy);
     }
@@ -49,7 +50,10 @@ pub async fn collect<F: Fetch>(walker: &Walker<'_, F>, host: &Value, chassis: &[
 fn host_chassis(host: &Value, chassis: &[Resource]) -> HashSet<String> {
     let by_uri: HashMap<&str, &Value> = chassis.iter().map(|(uri, doc)| (uri.as_str(), doc.as_ref())).collect();
     let mut scope = HashSet::new();
-    let mut pending: Vec<String> = json::links(host, "/Links/Chassis").iter().filter_map(|c| normalize(c)).collect();
+    let mut pending: Vec<String> = json::links(host, "/Links/Chassis")
+        .iter()
+        .filter_map(|c| normalize(c))
+        .collect();
     while let Some(uri) = pending.pop() {
         if !scope.insert(uri.clone()) {
             continue;
@@ -89,11 +93,20 @@ async fn chassis_power<F: Fetch>(walker: &Walker<'_, F>, (_, doc): &Resource) ->
 }
 
 async fn power_subsystem<F: Fetch>(walker: &Walker<'_, F>, uri: &str) -> ChassisPower {
-    let Some(doc) = walker.get(uri).await else { return ChassisPower::default() };
+    let Some(doc) = walker.get(uri).await else {
+        return ChassisPower::default();
+    };
     let supplies = walker.linked_members(&doc, "/PowerSupplies").await;
-    let groups = doc.get("PowerSupplyRedundancy").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let groups = doc
+        .get("PowerSupplyRedundancy")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     ChassisPower {
-        supplies: supplies.iter().map(|(uri, supply)| power_supply(uri.clone(), last_segment(uri).to_string(), supply)).collect(),
+        supplies: supplies
+            .iter()
+            .map(|(uri, supply)| power_supply(uri.clone(), last_segment(uri).to_string(), supply))
+            .collect(),
         redundancy: groups
             .iter()
             .enumerate()
@@ -110,7 +123,9 @@ async fn power_subsystem<F: Fetch>(walker: &Walker<'_, F>, uri: &str) -> Chassis
 }
 
 async fn legacy_power<F: Fetch>(walker: &Walker<'_, F>, uri: &str) -> ChassisPower {
-    let Some(doc) = walker.get(uri).await else { return ChassisPower::default() };
+    let Some(doc) = walker.get(uri).await else {
+        return ChassisPower::default();
+    };
     let base = normalize(uri).unwrap_or_default();
     let entries = |key: &str| doc.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
 

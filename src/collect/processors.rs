@@ -7,14 +7,19 @@ use super::walk::{Resource, last_segment};
 use crate::facts::Cpu;
 
 /// Instruction sets of host CPUs, for Processors that omit `ProcessorType`.
-const CPU_INSTRUCTION_SETS: &[&str] = &["x86", "x86-64", "IA-64", "ARM-A32", "ARM-A64", "MIPS32", "MIPS64", "PowerISA"];
+const CPU_INSTRUCTION_SETS: &[&str] = &[
+    "x86", "x86-64", "IA-64", "ARM-A32", "ARM-A64", "MIPS32", "MIPS64", "PowerISA",
+];
 
 /// True for a host CPU: `ProcessorType` CPU, or no type and a CPU instruction set.
 pub fn is_cpu(doc: &Value) -> bool {
     match json::text(doc, "/ProcessorType") {
         Some(kind) => kind.eq_ignore_ascii_case("CPU"),
-        None => json::text(doc, "/InstructionSet")
-            .is_some_and(|set| CPU_INSTRUCTION_SETS.iter().any(|known| known.eq_ignore_ascii_case(&set))),
+        None => json::text(doc, "/InstructionSet").is_some_and(|set| {
+            CPU_INSTRUCTION_SETS
+                .iter()
+                .any(|known| known.eq_ignore_ascii_case(&set))
+        }),
     }
 }
 
@@ -59,10 +64,22 @@ mod tests {
     #[test]
     fn cpus_skip_absent_and_gpus() {
         let processors = vec![
-            resource("/redfish/v1/Systems/1/Processors/1", json!({"Id": "1", "ProcessorType": "CPU", "TotalCores": 32, "TotalEnabledCores": 30, "TotalThreads": "64", "MaxSpeedMHz": null})),
-            resource("/redfish/v1/Systems/1/Processors/2", json!({"Id": "2", "ProcessorType": "CPU", "Status": {"State": "Absent"}})),
-            resource("/redfish/v1/Systems/1/Processors/3", json!({"Id": "3", "InstructionSet": "x86-64", "TotalCores": 8})),
-            resource("/redfish/v1/Systems/1/Processors/GPU1", json!({"Id": "GPU1", "ProcessorType": "GPU"})),
+            resource(
+                "/redfish/v1/Systems/1/Processors/1",
+                json!({"Id": "1", "ProcessorType": "CPU", "TotalCores": 32, "TotalEnabledCores": 30, "TotalThreads": "64", "MaxSpeedMHz": null}),
+            ),
+            resource(
+                "/redfish/v1/Systems/1/Processors/2",
+                json!({"Id": "2", "ProcessorType": "CPU", "Status": {"State": "Absent"}}),
+            ),
+            resource(
+                "/redfish/v1/Systems/1/Processors/3",
+                json!({"Id": "3", "InstructionSet": "x86-64", "TotalCores": 8}),
+            ),
+            resource(
+                "/redfish/v1/Systems/1/Processors/GPU1",
+                json!({"Id": "GPU1", "ProcessorType": "GPU"}),
+            ),
         ];
         let cpus = cpus(&processors);
         assert_eq!(cpus.len(), 2);

@@ -16,37 +16,64 @@ use crate::facts::{Drive, Volume};
 use crate::redfish::Fetch;
 
 /// Collects the drives and volumes of the host and of every chassis.
-pub async fn collect<F: Fetch>(walker: &Walker<'_, F>, host: &Value, chassis: &[Resource]) -> (Vec<Drive>, Vec<Volume>) {
-    let (storages, simple_storages) =
-        future::join(walker.linked_members(host, "/Storage"), walker.linked_members(host, "/SimpleStorage")).await;
+pub async fn collect<F: Fetch>(
+    walker: &Walker<'_, F>,
+    host: &Value,
+    chassis: &[Resource],
+) -> (Vec<Drive>, Vec<Volume>) {
+    let (storages, simple_storages) = future::join(
+        walker.linked_members(host, "/Storage"),
+        walker.linked_members(host, "/SimpleStorage"),
+    )
+    .await;
 
-    let storage_drive_links: Vec<String> = storages.iter().flat_map(|(_, storage)| json::links(storage, "/Drives")).collect();
+    let storage_drive_links: Vec<String> = storages
+        .iter()
+        .flat_map(|(_, storage)| json::links(storage, "/Drives"))
+        .collect();
     let chassis_drive_lists = future::join_all(chassis.iter().map(|(_, doc)| walker.linked_members(doc, "/Drives")));
-    let volume_lists = future::join_all(storages.iter().map(|(_, storage)| walker.linked_members(storage, "/Volumes")));
+    let volume_lists = future::join_all(
+        storages
+            .iter()
+            .map(|(_, storage)| walker.linked_members(storage, "/Volumes")),
+    );
     let (storage_drives, chassis_drives, volume_lists) =
         future::join3(walker.get_all(&storage_drive_links), chassis_drive_lists, volume_lists).await;
 
     let mut drives: Vec<Drive> = storage_drives.iter().map(|(uri, doc)| drive(uri, doc)).collect();
     drives.extend(chassis_drives.iter().flatten().map(|(uri, doc)| drive(uri, doc)));
     let mut drives = deduplicate(drives.into_iter().filter(is_installed).collect());
-    let devices = simple_storages.iter().flat_map(|(uri, doc)| simple_storage_drives(uri, doc)).filter(is_installed);
+    let devices = simple_storages
+        .iter()
+        .flat_map(|(uri, doc)| simple_storage_drives(uri, doc))
+        .filter(is_installed);
     let new_devices = unmatched_devices(&drives, devices.collect());
     drives.extend(new_devices);
 
-    let volumes = volume_lists.iter().flatten().map(|(uri, doc)| volume(uri, doc)).collect();
+    let volumes = volume_lists
+        .iter()
+        .flatten()
+        .map(|(uri, doc)| volume(uri, doc))
+        .collect();
     (drives, volumes)
 }
 
 /// False for an empty bay, the BMC's virtual media and a backplane.
 fn is_installed(drive: &Drive) -> bool {
-    let absent = drive.state.as_deref().is_some_and(|state| state.eq_ignore_ascii_case("Absent"));
+    let absent = drive
+        .state
+        .as_deref()
+        .is_some_and(|state| state.eq_ignore_ascii_case("Absent"));
     !absent && !is_virtual_media(drive) && !is_backplane(drive)
 }
 
 /// True for a drive backplane, which Dell iDRAC9 lists among the SimpleStorage devices
 /// (`PCIe SSD Backplane 1`).
 fn is_backplane(drive: &Drive) -> bool {
-    [&drive.name, &drive.model].into_iter().flatten().any(|text| text.to_ascii_lowercase().contains("backplane"))
+    [&drive.name, &drive.model]
+        .into_iter()
+        .flatten()
+        .any(|text| text.to_ascii_lowercase().contains("backplane"))
 }
 
 /// Keeps the SimpleStorage devices that are not already known as drives.
@@ -57,12 +84,17 @@ fn is_backplane(drive: &Drive) -> bool {
 fn unmatched_devices(known: &[Drive], devices: Vec<Drive>) -> Vec<Drive> {
     let mut matched = vec![false; known.len()];
     let same_model = |a: &Drive, b: &Drive| {
-        a.model.as_ref().zip(b.model.as_ref()).is_some_and(|(x, y)| x.eq_ignore_ascii_case(y))
+        a.model
+            .as_ref()
+            .zip(b.model.as_ref())
+            .is_some_and(|(x, y)| x.eq_ignore_ascii_case(y))
     };
     let mut kept = Vec::new();
     for device in devices {
         let partner = match &device.serial_number {
-            Some(serial) => known.iter().position(|drive| drive.serial_number.as_ref() == Some(serial)),
+            Some(serial) => known
+                .iter()
+                .position(|drive| drive.serial_number.as_ref() == Some(serial)),
             None => (0..known.len()).find(|&index| !matched[index] && same_model(&known[index], &device)),
         };
         match partner {
@@ -76,7 +108,10 @@ fn unmatched_devices(known: &[Drive], devices: Vec<Drive>) -> Vec<Drive> {
 /// True for the BMC's virtual media, which AMI firmware (NVIDIA DGX H100) lists among the
 /// SimpleStorage devices as `Virtual Cdrom Device` and `Virtual HDisk Device`.
 fn is_virtual_media(drive: &Drive) -> bool {
-    [&drive.name, &drive.model].into_iter().flatten().any(|text| text.to_ascii_lowercase().starts_with("virtual "))
+    [&drive.name, &drive.model]
+        .into_iter()
+        .flatten()
+        .any(|text| text.to_ascii_lowercase().starts_with("virtual "))
 }
 
 fn drive(uri: &str, doc: &Value) -> Drive {
@@ -97,7 +132,11 @@ fn drive(uri: &str, doc: &Value) -> Drive {
 /// Reads the inline `Devices` of a SimpleStorage resource, naming each
 /// `<simple storage URI>#/Devices/<n>` because devices have no URI of their own.
 fn simple_storage_drives(uri: &str, doc: &Value) -> Vec<Drive> {
-    let devices = doc.get("Devices").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let devices = doc
+        .get("Devices")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     devices
         .iter()
         .enumerate()
@@ -117,7 +156,10 @@ fn deduplicate(drives: Vec<Drive>) -> Vec<Drive> {
         .into_iter()
         .filter(|drive| {
             let new_uri = uris.insert(drive.uri.clone());
-            let new_serial = drive.serial_number.as_ref().is_none_or(|serial| serials.insert(serial.clone()));
+            let new_serial = drive
+                .serial_number
+                .as_ref()
+                .is_none_or(|serial| serials.insert(serial.clone()));
             new_uri && new_serial
         })
         .collect()
@@ -131,7 +173,10 @@ fn volume(uri: &str, doc: &Value) -> Volume {
         raid_type: json::text(doc, "/RAIDType"),
         volume_type: json::text(doc, "/VolumeType"),
         capacity_bytes: json::unsigned(doc, "/CapacityBytes"),
-        drives: json::links(doc, "/Links/Drives").iter().filter_map(|d| super::walk::normalize(d)).collect(),
+        drives: json::links(doc, "/Links/Drives")
+            .iter()
+            .filter_map(|d| super::walk::normalize(d))
+            .collect(),
         state: json::state(doc),
         health: json::health(doc),
     }

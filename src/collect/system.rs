@@ -10,10 +10,10 @@ use std::sync::Arc;
 use futures::future;
 use serde_json::Value;
 
+use super::CollectError;
 use super::json;
 use super::processors::{is_cpu, is_gpu};
 use super::walk::{Resource, Walker, last_segment};
-use super::CollectError;
 use crate::facts::SystemInfo;
 use crate::redfish::Fetch;
 
@@ -53,12 +53,24 @@ pub async fn choose_host<F: Fetch>(
 ) -> Result<HostChoice, CollectError> {
     let collection = json::link(root, "/Systems").ok_or(CollectError::NoSystemsLink)?;
     if let Some(Err(source)) = walker.try_get(&collection).await {
-        return Err(CollectError::Systems { uri: collection, source });
+        return Err(CollectError::Systems {
+            uri: collection,
+            source,
+        });
     }
 
-    let members: Vec<String> = walker.members(&collection).await.into_iter().map(|(uri, _)| uri).collect();
-    let systems: Vec<Resource> =
-        walker.get_all(&members).await.into_iter().filter(|(_, doc)| is_computer_system(doc)).collect();
+    let members: Vec<String> = walker
+        .members(&collection)
+        .await
+        .into_iter()
+        .map(|(uri, _)| uri)
+        .collect();
+    let systems: Vec<Resource> = walker
+        .get_all(&members)
+        .await
+        .into_iter()
+        .filter(|(_, doc)| is_computer_system(doc))
+        .collect();
     let candidates = future::join_all(systems.into_iter().map(|system| classify(walker, system))).await;
 
     let host_index = match requested {
@@ -88,7 +100,11 @@ async fn classify<F: Fetch>(walker: &Walker<'_, F>, system: Resource) -> Candida
     } else {
         Kind::Unknown
     };
-    Candidate { system, processors, kind }
+    Candidate {
+        system,
+        processors,
+        kind,
+    }
 }
 
 /// True unless `@odata.type` names another resource type: Gigabyte's AMI BMC lists a
@@ -139,7 +155,12 @@ fn split_choice(candidates: Vec<Candidate>, host_index: usize) -> HostChoice {
         }
     }
     let (host, host_processors) = host.expect("host index is within the candidates");
-    HostChoice { host, host_processors, gpu_providers, other_systems }
+    HostChoice {
+        host,
+        host_processors,
+        gpu_providers,
+        other_systems,
+    }
 }
 
 /// Builds the system facts from the host's ComputerSystem resource.

@@ -30,10 +30,10 @@ impl MapFetch {
 impl Fetch for MapFetch {
     async fn get(&self, path: &str) -> Result<Value, RedfishError> {
         *self.requests.lock().unwrap().entry(path.to_string()).or_default() += 1;
-        self.resources
-            .get(path)
-            .cloned()
-            .ok_or_else(|| RedfishError::NotFound { bmc: "test".to_string(), uri: path.to_string() })
+        self.resources.get(path).cloned().ok_or_else(|| RedfishError::NotFound {
+            bmc: "test".to_string(),
+            uri: path.to_string(),
+        })
     }
 }
 
@@ -65,18 +65,39 @@ fn cpu(uri: &str) -> Value {
 /// A BMC with one host `1`: one CPU, one DIMM, one chassis without power resources.
 fn single_host() -> MapFetch {
     let mut bmc = MapFetch::default();
-    bmc.put("/redfish/v1", json!({ "Systems": link("/redfish/v1/Systems"), "Chassis": link("/redfish/v1/Chassis") }))
-        .put("/redfish/v1/Systems", collection("/redfish/v1/Systems", &["/redfish/v1/Systems/1"]))
-        .put("/redfish/v1/Systems/1", system("1"))
-        .put("/redfish/v1/Systems/1/Processors", collection("", &["/redfish/v1/Systems/1/Processors/CPU0"]))
-        .put("/redfish/v1/Systems/1/Processors/CPU0", cpu("/redfish/v1/Systems/1/Processors/CPU0"))
-        .put("/redfish/v1/Systems/1/Memory", collection("", &["/redfish/v1/Systems/1/Memory/DIMM0"]))
-        .put(
-            "/redfish/v1/Systems/1/Memory/DIMM0",
-            json!({ "Id": "DIMM0", "CapacityMiB": 65536, "MemoryDeviceType": "DDR5", "Status": { "State": "Enabled" } }),
-        )
-        .put("/redfish/v1/Chassis", collection("/redfish/v1/Chassis", &["/redfish/v1/Chassis/1"]))
-        .put("/redfish/v1/Chassis/1", json!({ "Id": "1", "@odata.id": "/redfish/v1/Chassis/1" }));
+    bmc.put(
+        "/redfish/v1",
+        json!({ "Systems": link("/redfish/v1/Systems"), "Chassis": link("/redfish/v1/Chassis") }),
+    )
+    .put(
+        "/redfish/v1/Systems",
+        collection("/redfish/v1/Systems", &["/redfish/v1/Systems/1"]),
+    )
+    .put("/redfish/v1/Systems/1", system("1"))
+    .put(
+        "/redfish/v1/Systems/1/Processors",
+        collection("", &["/redfish/v1/Systems/1/Processors/CPU0"]),
+    )
+    .put(
+        "/redfish/v1/Systems/1/Processors/CPU0",
+        cpu("/redfish/v1/Systems/1/Processors/CPU0"),
+    )
+    .put(
+        "/redfish/v1/Systems/1/Memory",
+        collection("", &["/redfish/v1/Systems/1/Memory/DIMM0"]),
+    )
+    .put(
+        "/redfish/v1/Systems/1/Memory/DIMM0",
+        json!({ "Id": "DIMM0", "CapacityMiB": 65536, "MemoryDeviceType": "DDR5", "Status": { "State": "Enabled" } }),
+    )
+    .put(
+        "/redfish/v1/Chassis",
+        collection("/redfish/v1/Chassis", &["/redfish/v1/Chassis/1"]),
+    )
+    .put(
+        "/redfish/v1/Chassis/1",
+        json!({ "Id": "1", "@odata.id": "/redfish/v1/Chassis/1" }),
+    );
     bmc
 }
 
@@ -89,16 +110,24 @@ async fn collect_ok(bmc: &MapFetch, system: Option<&str>) -> NodeFacts {
 /// Adds a chassis PCIe device with one function to `bmc` and links it from chassis 1.
 fn add_pcie_device(bmc: &mut MapFetch, devices: &[(&str, Value, Value)]) {
     let chassis_uri = "/redfish/v1/Chassis/1";
-    let device_uris: Vec<String> = devices.iter().map(|(id, _, _)| format!("{chassis_uri}/PCIeDevices/{id}")).collect();
+    let device_uris: Vec<String> = devices
+        .iter()
+        .map(|(id, _, _)| format!("{chassis_uri}/PCIeDevices/{id}"))
+        .collect();
     let device_refs: Vec<&str> = device_uris.iter().map(String::as_str).collect();
-    bmc.put(chassis_uri, json!({ "Id": "1", "PCIeDevices": link(&format!("{chassis_uri}/PCIeDevices")) }))
-        .put(&format!("{chassis_uri}/PCIeDevices"), collection("", &device_refs));
+    bmc.put(
+        chassis_uri,
+        json!({ "Id": "1", "PCIeDevices": link(&format!("{chassis_uri}/PCIeDevices")) }),
+    )
+    .put(&format!("{chassis_uri}/PCIeDevices"), collection("", &device_refs));
     for ((_, device, function), device_uri) in devices.iter().zip(&device_uris) {
         let functions_uri = format!("{device_uri}/PCIeFunctions");
         let function_uri = format!("{functions_uri}/0");
         let mut device = device.clone();
         device["PCIeFunctions"] = link(&functions_uri);
-        bmc.put(device_uri, device).put(&functions_uri, collection("", &[&function_uri])).put(&function_uri, function.clone());
+        bmc.put(device_uri, device)
+            .put(&functions_uri, collection("", &[&function_uri]))
+            .put(&function_uri, function.clone());
     }
 }
 
@@ -122,11 +151,31 @@ async fn pcie_gpu_ids_in_decimal_and_upper_case() {
     add_pcie_device(
         &mut bmc,
         &[
-            ("hpe", json!({ "Id": "hpe", "SerialNumber": "A1" }), json!({ "VendorId": "4318", "DeviceId": "8437", "ClassCode": "3" })),
-            ("ami", json!({ "Id": "ami", "SerialNumber": "A2" }), json!({ "VendorId": "0x10DE", "DeviceId": "0x2330", "ClassCode": "0x030200" })),
-            ("nvswitch", json!({ "Id": "nvswitch" }), json!({ "VendorId": "0x10DE", "DeviceId": "0x22A3", "ClassCode": "0x068000" })),
-            ("switch-no-class", json!({ "Id": "switch-no-class" }), json!({ "VendorId": "0x10de", "DeviceId": "0x1af1" })),
-            ("nic", json!({ "Id": "nic" }), json!({ "VendorId": "5555", "DeviceId": "4123", "DeviceClass": "NetworkController" })),
+            (
+                "hpe",
+                json!({ "Id": "hpe", "SerialNumber": "A1" }),
+                json!({ "VendorId": "4318", "DeviceId": "8437", "ClassCode": "3" }),
+            ),
+            (
+                "ami",
+                json!({ "Id": "ami", "SerialNumber": "A2" }),
+                json!({ "VendorId": "0x10DE", "DeviceId": "0x2330", "ClassCode": "0x030200" }),
+            ),
+            (
+                "nvswitch",
+                json!({ "Id": "nvswitch" }),
+                json!({ "VendorId": "0x10DE", "DeviceId": "0x22A3", "ClassCode": "0x068000" }),
+            ),
+            (
+                "switch-no-class",
+                json!({ "Id": "switch-no-class" }),
+                json!({ "VendorId": "0x10de", "DeviceId": "0x1af1" }),
+            ),
+            (
+                "nic",
+                json!({ "Id": "nic" }),
+                json!({ "VendorId": "5555", "DeviceId": "4123", "DeviceClass": "NetworkController" }),
+            ),
         ],
     );
     let facts = collect_ok(&bmc, None).await;
@@ -145,8 +194,16 @@ async fn zero_id_function_counts_by_model() {
     add_pcie_device(
         &mut bmc,
         &[
-            ("GPU1", gpu, json!({ "VendorId": "0x0000", "DeviceId": "0x0000", "DeviceClass": "DisplayController" })),
-            ("NVMeSSD1", ssd, json!({ "VendorId": "0x0000", "DeviceId": "0x0000", "DeviceClass": "MassStorageController" })),
+            (
+                "GPU1",
+                gpu,
+                json!({ "VendorId": "0x0000", "DeviceId": "0x0000", "DeviceClass": "DisplayController" }),
+            ),
+            (
+                "NVMeSSD1",
+                ssd,
+                json!({ "VendorId": "0x0000", "DeviceId": "0x0000", "DeviceClass": "MassStorageController" }),
+            ),
         ],
     );
     let facts = collect_ok(&bmc, None).await;
@@ -163,23 +220,40 @@ async fn processor_gpu_merges_with_linked_pcie_device() {
     let mut bmc = single_host();
     bmc.put(
         "/redfish/v1/Systems/1/Processors",
-        collection("", &["/redfish/v1/Systems/1/Processors/CPU0", "/redfish/v1/Systems/1/Processors/GPU1", "/redfish/v1/Systems/1/Processors/GPU2"]),
+        collection(
+            "",
+            &[
+                "/redfish/v1/Systems/1/Processors/CPU0",
+                "/redfish/v1/Systems/1/Processors/GPU1",
+                "/redfish/v1/Systems/1/Processors/GPU2",
+            ],
+        ),
     )
     .put(
         "/redfish/v1/Systems/1/Processors/GPU1",
         json!({ "Id": "GPU1", "ProcessorType": "GPU", "Model": "NVIDIA H100 PCIe",
             "Links": { "PCIeDevice": link("/redfish/v1/Chassis/1/PCIeDevices/slot_3") } }),
     )
-    .put("/redfish/v1/Systems/1/Processors/GPU2", json!({ "Id": "GPU2", "ProcessorType": "GPU", "Status": { "State": "Absent" } }));
+    .put(
+        "/redfish/v1/Systems/1/Processors/GPU2",
+        json!({ "Id": "GPU2", "ProcessorType": "GPU", "Status": { "State": "Absent" } }),
+    );
     add_pcie_device(
         &mut bmc,
-        &[("slot_3", json!({ "Id": "slot_3" }), json!({ "VendorId": "0x10de", "DeviceId": "0x2331", "DeviceClass": "DisplayController" }))],
+        &[(
+            "slot_3",
+            json!({ "Id": "slot_3" }),
+            json!({ "VendorId": "0x10de", "DeviceId": "0x2331", "DeviceClass": "DisplayController" }),
+        )],
     );
     let facts = collect_ok(&bmc, None).await;
     assert_eq!(facts.gpus.len(), 1, "{:#?}", facts.gpus);
     let gpu = &facts.gpus[0];
     assert_eq!(gpu.uri, "/redfish/v1/Systems/1/Processors/GPU1");
-    assert!(gpu.also_seen_at.contains(&"/redfish/v1/Chassis/1/PCIeDevices/slot_3".to_string()));
+    assert!(
+        gpu.also_seen_at
+            .contains(&"/redfish/v1/Chassis/1/PCIeDevices/slot_3".to_string())
+    );
     assert_eq!(gpu.model.as_deref(), Some("NVIDIA H100 PCIe"));
     assert_eq!(gpu.device_id.as_deref(), Some("0x2331"));
 }
@@ -187,8 +261,20 @@ async fn processor_gpu_merges_with_linked_pcie_device() {
 #[tokio::test]
 async fn absent_dimm_is_skipped() {
     let mut bmc = single_host();
-    bmc.put("/redfish/v1/Systems/1/Memory", collection("", &["/redfish/v1/Systems/1/Memory/DIMM0", "/redfish/v1/Systems/1/Memory/DIMM1"]))
-        .put("/redfish/v1/Systems/1/Memory/DIMM1", json!({ "Id": "DIMM1", "CapacityMiB": null, "Status": { "State": "Absent" } }));
+    bmc.put(
+        "/redfish/v1/Systems/1/Memory",
+        collection(
+            "",
+            &[
+                "/redfish/v1/Systems/1/Memory/DIMM0",
+                "/redfish/v1/Systems/1/Memory/DIMM1",
+            ],
+        ),
+    )
+    .put(
+        "/redfish/v1/Systems/1/Memory/DIMM1",
+        json!({ "Id": "DIMM1", "CapacityMiB": null, "Status": { "State": "Absent" } }),
+    );
     let facts = collect_ok(&bmc, None).await;
     let ids: Vec<&str> = facts.dimms.iter().map(|dimm| dimm.id.as_str()).collect();
     assert_eq!(ids, ["DIMM0"]);
@@ -235,11 +321,20 @@ async fn baseboard_gpus_attach_to_host() {
 #[tokio::test]
 async fn requested_system_overrides_default() {
     let mut bmc = single_host();
-    bmc.put("/redfish/v1/Systems", collection("", &["/redfish/v1/Systems/1", "/redfish/v1/Systems/2"]))
-        .put("/redfish/v1/Systems/2", system("2"))
-        .put("/redfish/v1/Systems/2/Processors", collection("", &["/redfish/v1/Systems/2/Processors/CPU0"]))
-        .put("/redfish/v1/Systems/2/Processors/CPU0", cpu("/redfish/v1/Systems/2/Processors/CPU0"))
-        .put("/redfish/v1/Systems/2/Memory", collection("", &[]));
+    bmc.put(
+        "/redfish/v1/Systems",
+        collection("", &["/redfish/v1/Systems/1", "/redfish/v1/Systems/2"]),
+    )
+    .put("/redfish/v1/Systems/2", system("2"))
+    .put(
+        "/redfish/v1/Systems/2/Processors",
+        collection("", &["/redfish/v1/Systems/2/Processors/CPU0"]),
+    )
+    .put(
+        "/redfish/v1/Systems/2/Processors/CPU0",
+        cpu("/redfish/v1/Systems/2/Processors/CPU0"),
+    )
+    .put("/redfish/v1/Systems/2/Memory", collection("", &[]));
     let facts = collect_ok(&bmc, Some("2")).await;
     assert_eq!(facts.system.id, "2");
     assert_eq!(facts.system.other_systems, ["/redfish/v1/Systems/1"]);
@@ -263,21 +358,44 @@ async fn non_system_and_missing_members_are_skipped() {
     let mut bmc = single_host();
     bmc.put(
         "/redfish/v1/Systems",
-        collection("", &["/redfish/v1/Systems/Capabilities", "/redfish/v1/Systems/Gone", "/redfish/v1/Systems/1"]),
+        collection(
+            "",
+            &[
+                "/redfish/v1/Systems/Capabilities",
+                "/redfish/v1/Systems/Gone",
+                "/redfish/v1/Systems/1",
+            ],
+        ),
     )
-    .put("/redfish/v1/Systems/Capabilities", json!({ "@odata.type": "#Capabilities.v1_0_0.Capabilities", "Id": "Capabilities" }));
+    .put(
+        "/redfish/v1/Systems/Capabilities",
+        json!({ "@odata.type": "#Capabilities.v1_0_0.Capabilities", "Id": "Capabilities" }),
+    );
     let facts = collect_ok(&bmc, None).await;
     assert_eq!(facts.system.id, "1");
     assert_eq!(facts.cpus.len(), 1);
     assert_eq!(facts.problems.len(), 1, "{:?}", facts.problems);
     assert_eq!(facts.problems[0].uri, "/redfish/v1/Systems/Gone");
-    assert!(facts.problems[0].message.contains("not found"), "{}", facts.problems[0].message);
+    assert!(
+        facts.problems[0].message.contains("not found"),
+        "{}",
+        facts.problems[0].message
+    );
 }
 
 #[tokio::test]
 async fn missing_member_becomes_problem() {
     let mut bmc = single_host();
-    bmc.put("/redfish/v1/Systems/1/Memory", collection("", &["/redfish/v1/Systems/1/Memory/DIMM0", "/redfish/v1/Systems/1/Memory/DIMM9"]));
+    bmc.put(
+        "/redfish/v1/Systems/1/Memory",
+        collection(
+            "",
+            &[
+                "/redfish/v1/Systems/1/Memory/DIMM0",
+                "/redfish/v1/Systems/1/Memory/DIMM9",
+            ],
+        ),
+    );
     let facts = collect_ok(&bmc, None).await;
     assert_eq!(facts.dimms.len(), 1);
     assert_eq!(facts.problems.len(), 1);
@@ -298,8 +416,14 @@ async fn next_link_pages_are_followed() {
     let mut first_page = collection("", &["/redfish/v1/Systems/1/Memory/DIMM0"]);
     first_page["Members@odata.nextLink"] = json!("/redfish/v1/Systems/1/Memory?$skip=1");
     bmc.put("/redfish/v1/Systems/1/Memory", first_page)
-        .put("/redfish/v1/Systems/1/Memory?$skip=1", collection("", &["/redfish/v1/Systems/1/Memory/DIMM1"]))
-        .put("/redfish/v1/Systems/1/Memory/DIMM1", json!({ "Id": "DIMM1", "CapacityMiB": "65536", "Status": { "State": "Enabled" } }));
+        .put(
+            "/redfish/v1/Systems/1/Memory?$skip=1",
+            collection("", &["/redfish/v1/Systems/1/Memory/DIMM1"]),
+        )
+        .put(
+            "/redfish/v1/Systems/1/Memory/DIMM1",
+            json!({ "Id": "DIMM1", "CapacityMiB": "65536", "Status": { "State": "Enabled" } }),
+        );
     let facts = collect_ok(&bmc, None).await;
     let ids: Vec<&str> = facts.dimms.iter().map(|dimm| dimm.id.as_str()).collect();
     assert_eq!(ids, ["DIMM0", "DIMM1"]);
@@ -333,11 +457,20 @@ fn add_power_subsystem(bmc: &mut MapFetch) {
 #[tokio::test]
 async fn power_only_supplies() {
     let mut bmc = single_host();
-    bmc.put("/redfish/v1/Chassis/1", json!({ "Id": "1", "Power": link("/redfish/v1/Chassis/1/Power") }))
-        .put("/redfish/v1/Chassis/1/Power", legacy_power());
+    bmc.put(
+        "/redfish/v1/Chassis/1",
+        json!({ "Id": "1", "Power": link("/redfish/v1/Chassis/1/Power") }),
+    )
+    .put("/redfish/v1/Chassis/1/Power", legacy_power());
     let facts = collect_ok(&bmc, None).await;
     let uris: Vec<&str> = facts.power.supplies.iter().map(|psu| psu.uri.as_str()).collect();
-    assert_eq!(uris, ["/redfish/v1/Chassis/1/Power#/PowerSupplies/0", "/redfish/v1/Chassis/1/Power#/PowerSupplies/1"]);
+    assert_eq!(
+        uris,
+        [
+            "/redfish/v1/Chassis/1/Power#/PowerSupplies/0",
+            "/redfish/v1/Chassis/1/Power#/PowerSupplies/1"
+        ]
+    );
     assert_eq!(facts.power.supplies[0].capacity_watts, Some(2700.0));
     assert_eq!(facts.power.redundancy.len(), 1);
     assert_eq!(facts.power.redundancy[0].mode.as_deref(), Some("N+m"));
@@ -347,7 +480,10 @@ async fn power_only_supplies() {
 #[tokio::test]
 async fn power_subsystem_only_supplies() {
     let mut bmc = single_host();
-    bmc.put("/redfish/v1/Chassis/1", json!({ "Id": "1", "PowerSubsystem": link("/redfish/v1/Chassis/1/PowerSubsystem") }));
+    bmc.put(
+        "/redfish/v1/Chassis/1",
+        json!({ "Id": "1", "PowerSubsystem": link("/redfish/v1/Chassis/1/PowerSubsystem") }),
+    );
     add_power_subsystem(&mut bmc);
     let facts = collect_ok(&bmc, None).await;
     let ids: Vec<&str> = facts.power.supplies.iter().map(|psu| psu.id.as_str()).collect();
@@ -376,11 +512,26 @@ async fn supplies_in_both_count_once() {
 #[tokio::test]
 async fn power_of_other_chassis_is_ignored() {
     let mut bmc = single_host();
-    bmc.put("/redfish/v1/Chassis", collection("", &["/redfish/v1/Chassis/1", "/redfish/v1/Chassis/PowerShelf_0"]))
-        .put("/redfish/v1/Chassis/1", json!({ "Id": "1", "Power": link("/redfish/v1/Chassis/1/Power") }))
-        .put("/redfish/v1/Chassis/1/Power", legacy_power())
-        .put("/redfish/v1/Chassis/PowerShelf_0", json!({ "Id": "PowerShelf_0", "PowerSubsystem": link("/redfish/v1/Chassis/1/PowerSubsystem") }));
+    bmc.put(
+        "/redfish/v1/Chassis",
+        collection("", &["/redfish/v1/Chassis/1", "/redfish/v1/Chassis/PowerShelf_0"]),
+    )
+    .put(
+        "/redfish/v1/Chassis/1",
+        json!({ "Id": "1", "Power": link("/redfish/v1/Chassis/1/Power") }),
+    )
+    .put("/redfish/v1/Chassis/1/Power", legacy_power())
+    .put(
+        "/redfish/v1/Chassis/PowerShelf_0",
+        json!({ "Id": "PowerShelf_0", "PowerSubsystem": link("/redfish/v1/Chassis/1/PowerSubsystem") }),
+    );
     let facts = collect_ok(&bmc, None).await;
     assert_eq!(facts.power.supplies.len(), 2);
-    assert!(facts.power.supplies.iter().all(|psu| psu.uri.starts_with("/redfish/v1/Chassis/1/Power#")));
+    assert!(
+        facts
+            .power
+            .supplies
+            .iter()
+            .all(|psu| psu.uri.starts_with("/redfish/v1/Chassis/1/Power#"))
+    );
 }

@@ -30,7 +30,11 @@ pub struct Walker<'a, F> {
 
 impl<'a, F: Fetch> Walker<'a, F> {
     pub fn new(fetch: &'a F) -> Self {
-        Walker { fetch, cache: Mutex::default(), problems: Mutex::default() }
+        Walker {
+            fetch,
+            cache: Mutex::default(),
+            problems: Mutex::default(),
+        }
     }
 
     /// Fetches a resource once per collect, returning the cached response on later calls.
@@ -44,7 +48,9 @@ impl<'a, F: Fetch> Walker<'a, F> {
                 .entry(key.clone())
                 .or_insert_with(|| {
                     let fetch = self.fetch;
-                    async move { fetch.get(&key).await.map(Arc::new).map_err(Arc::new) }.boxed().shared()
+                    async move { fetch.get(&key).await.map(Arc::new).map_err(Arc::new) }
+                        .boxed()
+                        .shared()
                 })
                 .clone()
         };
@@ -91,11 +97,16 @@ impl<'a, F: Fetch> Walker<'a, F> {
             }
             let Some(page) = self.get(&page_uri).await else { break };
             for member in page.get("Members").and_then(Value::as_array).into_iter().flatten() {
-                let Some(uri) = member.get("@odata.id").and_then(Value::as_str) else { continue };
+                let Some(uri) = member.get("@odata.id").and_then(Value::as_str) else {
+                    continue;
+                };
                 let expanded = member.get("Id").is_some();
                 members.push((uri.to_string(), expanded.then(|| member.clone())));
             }
-            next = page.get("Members@odata.nextLink").and_then(Value::as_str).map(str::to_string);
+            next = page
+                .get("Members@odata.nextLink")
+                .and_then(Value::as_str)
+                .map(str::to_string);
         }
         members
     }
@@ -123,8 +134,14 @@ impl<'a, F: Fetch> Walker<'a, F> {
     }
 
     pub fn problem(&self, uri: &str, message: impl Into<String>) {
-        let problem = Problem { uri: uri.to_string(), message: message.into() };
-        self.problems.lock().expect("walker problem lock poisoned").push(problem);
+        let problem = Problem {
+            uri: uri.to_string(),
+            message: message.into(),
+        };
+        self.problems
+            .lock()
+            .expect("walker problem lock poisoned")
+            .push(problem);
     }
 
     pub fn into_problems(self) -> Vec<Problem> {
@@ -164,14 +181,23 @@ mod tests {
 
     #[test]
     fn normalize_strips_slash_and_fragment() {
-        assert_eq!(normalize("/redfish/v1/Systems/1/").as_deref(), Some("/redfish/v1/Systems/1"));
-        assert_eq!(normalize("/redfish/v1/Chassis/1/Power#/PowerSupplies/0").as_deref(), Some("/redfish/v1/Chassis/1/Power"));
+        assert_eq!(
+            normalize("/redfish/v1/Systems/1/").as_deref(),
+            Some("/redfish/v1/Systems/1")
+        );
+        assert_eq!(
+            normalize("/redfish/v1/Chassis/1/Power#/PowerSupplies/0").as_deref(),
+            Some("/redfish/v1/Chassis/1/Power")
+        );
         assert_eq!(normalize("/redfish/v1/").as_deref(), Some("/redfish/v1"));
     }
 
     #[test]
     fn normalize_keeps_page_query() {
-        assert_eq!(normalize("/redfish/v1/Systems/1/Memory/?$skip=2").as_deref(), Some("/redfish/v1/Systems/1/Memory?$skip=2"));
+        assert_eq!(
+            normalize("/redfish/v1/Systems/1/Memory/?$skip=2").as_deref(),
+            Some("/redfish/v1/Systems/1/Memory?$skip=2")
+        );
     }
 
     #[test]

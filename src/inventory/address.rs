@@ -51,9 +51,7 @@ impl AddressError {
     /// Returns what to write instead.
     pub fn hint(&self) -> &'static str {
         match self {
-            AddressError::UserInfo => {
-                "write the address as `host[:port]` and put credentials in the credentials file"
-            }
+            AddressError::UserInfo => "write the address as `host[:port]` and put credentials in the credentials file",
             AddressError::NotHttps { .. } | AddressError::Path { .. } => {
                 "write the address as `host`, `host:port` or `https://host[:port]`"
             }
@@ -70,9 +68,7 @@ impl BmcAddress {
             return Err(AddressError::Empty);
         }
 
-        let url = Url::parse(&as_https_url(text)?).map_err(|err| AddressError::Syntax {
-            cause: err.to_string(),
-        })?;
+        let url = Url::parse(&as_https_url(text)?).map_err(|err| AddressError::Syntax { cause: err.to_string() })?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(AddressError::UserInfo);
         }
@@ -181,15 +177,9 @@ mod tests {
 
     #[test]
     fn short_forms_normalize() {
-        assert_eq!(
-            canonical("BMC-A01.example.net"),
-            "https://bmc-a01.example.net:443"
-        );
+        assert_eq!(canonical("BMC-A01.example.net"), "https://bmc-a01.example.net:443");
         assert_eq!(canonical("10.0.0.5:8443"), "https://10.0.0.5:8443");
-        assert_eq!(
-            canonical("https://10.0.0.5/redfish/v1/"),
-            "https://10.0.0.5:443"
-        );
+        assert_eq!(canonical("https://10.0.0.5/redfish/v1/"), "https://10.0.0.5:443");
         assert_eq!(canonical("https://10.0.0.5:443/"), "https://10.0.0.5:443");
     }
 
@@ -207,14 +197,12 @@ mod tests {
     fn rejects_http_and_paths() {
         let http = BmcAddress::parse("http://10.0.0.5").unwrap_err();
         assert!(
-            http.to_string()
-                .contains("only HTTPS BMC addresses are accepted"),
+            http.to_string().contains("only HTTPS BMC addresses are accepted"),
             "{http}"
         );
         let path = BmcAddress::parse("https://10.0.0.5/redfish/v1/Systems").unwrap_err();
         assert!(
-            path.to_string()
-                .contains("only HTTPS BMC addresses are accepted"),
+            path.to_string().contains("only HTTPS BMC addresses are accepted"),
             "{path}"
         );
         assert!(path.to_string().contains("/redfish/v1/Systems"), "{path}");
@@ -231,10 +219,7 @@ mod tests {
             BmcAddress::parse("10.0.0.5:99999"),
             Err(AddressError::Syntax { .. })
         ));
-        assert!(matches!(
-            BmcAddress::parse("bmc a01"),
-            Err(AddressError::Syntax { .. })
-        ));
+        assert!(matches!(BmcAddress::parse("bmc a01"), Err(AddressError::Syntax { .. })));
         assert_eq!(BmcAddress::parse("  "), Err(AddressError::Empty));
     }
 

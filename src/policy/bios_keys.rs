@@ -72,7 +72,11 @@ impl BiosKeyTable {
             attributes
                 .iter()
                 .find(|(name, _)| attribute_matches(key, name))
-                .map(|(name, value)| FoundKey { key, attribute: name.clone(), value: value.clone() })
+                .map(|(name, value)| FoundKey {
+                    key,
+                    attribute: name.clone(),
+                    value: value.clone(),
+                })
         })
     }
 }
@@ -134,7 +138,10 @@ mod tests {
     #[test]
     fn dell_amd_key_wins_over_virtualization() {
         let table = BiosKeyTable::builtin();
-        let attrs = attributes(&[("ProcVirtualization", json!("Enabled")), ("IommuSupport", json!("Disabled"))]);
+        let attrs = attributes(&[
+            ("ProcVirtualization", json!("Enabled")),
+            ("IommuSupport", json!("Disabled")),
+        ]);
         let found = table.find(Some("Dell Inc."), &attrs).unwrap();
         assert_eq!(found.attribute, "IommuSupport");
     }

@@ -80,8 +80,7 @@ pub enum Identification<'a> {
 
 impl GpuTable {
     pub fn builtin() -> GpuTable {
-        let file: TableFile =
-            toml::from_str(BUILTIN_TABLE).expect("the built-in GPU table is checked by a unit test");
+        let file: TableFile = toml::from_str(BUILTIN_TABLE).expect("the built-in GPU table is checked by a unit test");
         GpuTable { models: file.gpu }
     }
 
@@ -94,15 +93,17 @@ impl GpuTable {
     ) -> Option<Identification<'_>> {
         if let Some(device) = device_id {
             let rows: Vec<&GpuModel> = self.models.iter().filter(|m| m.device_id == device).collect();
-            let by_subsystem = subsystem_id
-                .and_then(|ssid| rows.iter().find(|m| m.subsystem_ids.contains(&ssid)).copied());
+            let by_subsystem =
+                subsystem_id.and_then(|ssid| rows.iter().find(|m| m.subsystem_ids.contains(&ssid)).copied());
             // Rows that share a device ID share the architecture, so any row decides it when
             // the subsystem ID does not pick one.
             if let Some(row) = by_subsystem.or_else(|| rows.first().copied()) {
                 return Some(Identification::Table(row));
             }
         }
-        model.and_then(architecture_from_model).map(|(arch, token)| Identification::ModelString(arch, token))
+        model
+            .and_then(architecture_from_model)
+            .map(|(arch, token)| Identification::ModelString(arch, token))
     }
 }
 
@@ -131,7 +132,13 @@ const MODEL_TOKENS: &[(&str, Architecture)] = &[
 static MODEL_REGEXES: LazyLock<Vec<(Regex, Architecture, &'static str)>> = LazyLock::new(|| {
     MODEL_TOKENS
         .iter()
-        .map(|(pattern, arch)| (Regex::new(pattern).expect("model token patterns are valid"), *arch, *pattern))
+        .map(|(pattern, arch)| {
+            (
+                Regex::new(pattern).expect("model token patterns are valid"),
+                *arch,
+                *pattern,
+            )
+        })
         .collect()
 });
 

@@ -68,7 +68,11 @@ pub struct Evidence {
 
 impl Evidence {
     pub fn new(uri: &str, property: &str, value: impl Into<Value>) -> Self {
-        Evidence { uri: uri.to_string(), property: property.to_string(), value: value.into() }
+        Evidence {
+            uri: uri.to_string(),
+            property: property.to_string(),
+            value: value.into(),
+        }
     }
 
     /// Evidence for an optional property: absent becomes JSON `null`.

@@ -139,13 +139,14 @@ pub enum ProfileError {
 impl Profile {
     /// The profile compiled into the binary.
     pub fn builtin() -> Profile {
-        Profile::parse(BUILTIN_PROFILE, BUILTIN_PROFILE_NAME)
-            .expect("the built-in profile is checked by a unit test")
+        Profile::parse(BUILTIN_PROFILE, BUILTIN_PROFILE_NAME).expect("the built-in profile is checked by a unit test")
     }
 
     pub fn load(path: &Path) -> Result<Profile, ProfileError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|cause| ProfileError::Read { path: path.to_path_buf(), cause })?;
+        let text = std::fs::read_to_string(path).map_err(|cause| ProfileError::Read {
+            path: path.to_path_buf(),
+            cause,
+        })?;
         Profile::parse(&text, &path.display().to_string())
     }
 
@@ -158,7 +159,10 @@ impl Profile {
 
         let problems = validate(&file, text, source_name);
         if !problems.is_empty() {
-            return Err(ProfileError::Invalid { source_name: source_name.to_string(), problems });
+            return Err(ProfileError::Invalid {
+                source_name: source_name.to_string(),
+                problems,
+            });
         }
 
         let rules = file
@@ -190,7 +194,10 @@ impl Profile {
     /// The enabled rules, each with its implementation.
     pub fn enabled_rules(&self) -> impl Iterator<Item = (&'static RuleInfo, &RuleConfig)> {
         self.rules.iter().filter(|config| config.enabled).filter_map(|config| {
-            RULES.iter().find(|rule| rule.id == config.id).map(|rule| (rule, config))
+            RULES
+                .iter()
+                .find(|rule| rule.id == config.id)
+                .map(|rule| (rule, config))
         })
     }
 }
@@ -210,7 +217,9 @@ fn validate(file: &ProfileFile, text: &str, source_name: &str) -> Vec<String> {
             ));
         }
         if !seen.insert(id.clone()) {
-            problems.push(format!("{at}: rule `{id}` is listed twice\nhint: keep one entry per rule"));
+            problems.push(format!(
+                "{at}: rule `{id}` is listed twice\nhint: keep one entry per rule"
+            ));
         }
         if entry.roles.get_ref().is_empty() {
             let at = format!("{source_name}:{}", line_of(text, entry.roles.span()));
@@ -260,7 +269,10 @@ mod tests {
         let text = BUILTIN_PROFILE.replacen("id = \"dimm-ecc\"", "id = \"dimm-ecc-typo\"", 1);
         let err = Profile::parse(&text, "test.toml").unwrap_err().to_string();
         let line = text.lines().position(|l| l.contains("dimm-ecc-typo")).unwrap() + 1;
-        assert!(err.contains(&format!("test.toml:{line}: unknown rule `dimm-ecc-typo`")), "{err}");
+        assert!(
+            err.contains(&format!("test.toml:{line}: unknown rule `dimm-ecc-typo`")),
+            "{err}"
+        );
     }
 
     #[test]

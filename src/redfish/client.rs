@@ -101,9 +101,7 @@ impl RedfishClient {
             .no_proxy()
             .pool_max_idle_per_host(options.max_in_flight)
             .build()
-            .map_err(|err| ClientError::Build {
-                cause: err.to_string(),
-            })?;
+            .map_err(|err| ClientError::Build { cause: err.to_string() })?;
 
         Ok(RedfishClient {
             http,
@@ -117,11 +115,7 @@ impl RedfishClient {
     ///
     /// Wrong credentials give [`RedfishError::Unauthorized`]. With basic auth they are checked
     /// by reading the `Systems` collection, since the service root needs no credentials.
-    pub async fn login(
-        &self,
-        bmc: &BmcAddress,
-        credentials: &Credentials,
-    ) -> Result<Session, RedfishError> {
+    pub async fn login(&self, bmc: &BmcAddress, credentials: &Credentials) -> Result<Session, RedfishError> {
         let connection = self.connection(bmc);
         let root = read_service_root(&connection).await?;
         let sessions = match &root {
@@ -135,10 +129,7 @@ impl RedfishClient {
             return Ok(session);
         }
 
-        let systems = root
-            .as_ref()
-            .and_then(|root| root.get("Systems"))
-            .and_then(odata_id);
+        let systems = root.as_ref().and_then(|root| root.get("Systems")).and_then(odata_id);
         let auth = Auth::Basic(credentials.clone());
         if let Some(systems) = systems {
             check_basic_auth(&connection, &auth, &systems).await?;
@@ -191,9 +182,7 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
 /// Reads the service root without credentials; `None` when the BMC demands them anyway.
 async fn read_service_root(connection: &BmcConnection) -> Result<Option<Value>, RedfishError> {
     let url = connection.resolve(SERVICE_ROOT)?;
-    let reply = connection
-        .send(SERVICE_ROOT, connection.http.get(url))
-        .await?;
+    let reply = connection.send(SERVICE_ROOT, connection.http.get(url)).await?;
     match reply.status {
         status if status.is_success() => connection.json(SERVICE_ROOT, &reply).map(Some),
         // NOTE: the Redfish specification requires an unauthenticated service root; this
@@ -210,11 +199,8 @@ async fn create_session(
     credentials: &Credentials,
 ) -> Result<Option<Session>, RedfishError> {
     let url = connection.resolve(sessions)?;
-    let body =
-        json!({ "UserName": credentials.username, "Password": credentials.password.expose() });
-    let reply = connection
-        .send(sessions, connection.http.post(url).json(&body))
-        .await?;
+    let body = json!({ "UserName": credentials.username, "Password": credentials.password.expose() });
+    let reply = connection.send(sessions, connection.http.post(url).json(&body)).await?;
 
     match reply.status {
         StatusCode::OK | StatusCode::CREATED => {}
@@ -227,18 +213,10 @@ async fn create_session(
     if session_uri.is_none() {
         tracing::warn!(bmc = %connection.bmc, "login response has neither a Location header nor an @odata.id; the session cannot be deleted");
     }
-    Ok(Some(Session::new(
-        connection.clone(),
-        Auth::Token(token),
-        session_uri,
-    )))
+    Ok(Some(Session::new(connection.clone(), Auth::Token(token), session_uri)))
 }
 
-fn session_token(
-    connection: &BmcConnection,
-    sessions: &str,
-    reply: &Reply,
-) -> Result<HeaderValue, RedfishError> {
+fn session_token(connection: &BmcConnection, sessions: &str, reply: &Reply) -> Result<HeaderValue, RedfishError> {
     let mut token = reply
         .headers
         .get("x-auth-token")
@@ -266,28 +244,16 @@ fn session_uri(reply: &Reply) -> Option<String> {
             return Some(url.path().to_string());
         }
     }
-    super::parse_json(&reply.body)
-        .ok()
-        .as_ref()
-        .and_then(odata_id)
+    super::parse_json(&reply.body).ok().as_ref().and_then(odata_id)
 }
 
 /// Reads a resource with basic auth to find out whether the credentials are right.
 ///
 /// Only a 401 or 403 fails the login; any other failure is left for the collector to meet.
-async fn check_basic_auth(
-    connection: &BmcConnection,
-    auth: &Auth,
-    path: &str,
-) -> Result<(), RedfishError> {
+async fn check_basic_auth(connection: &BmcConnection, auth: &Auth, path: &str) -> Result<(), RedfishError> {
     let url = connection.resolve(path)?;
-    let reply = connection
-        .send(path, auth.apply(connection.http.get(url)))
-        .await?;
-    if matches!(
-        reply.status,
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-    ) {
+    let reply = connection.send(path, auth.apply(connection.http.get(url))).await?;
+    if matches!(reply.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
         return Err(connection.status_error(path, &reply));
     }
     Ok(())

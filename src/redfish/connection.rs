@@ -42,15 +42,11 @@ pub(crate) struct Reply {
 impl BmcConnection {
     /// Resolves a path or absolute URL on this BMC, rejecting any other origin.
     pub(crate) fn resolve(&self, uri: &str) -> Result<Url, RedfishError> {
-        let url = self
-            .bmc
-            .url()
-            .join(uri)
-            .map_err(|err| RedfishError::Protocol {
-                bmc: self.bmc.to_string(),
-                uri: uri.to_string(),
-                detail: format!("invalid link: {err}"),
-            })?;
+        let url = self.bmc.url().join(uri).map_err(|err| RedfishError::Protocol {
+            bmc: self.bmc.to_string(),
+            uri: uri.to_string(),
+            detail: format!("invalid link: {err}"),
+        })?;
         if !self.bmc.is_same_origin(&url) {
             return Err(RedfishError::OtherOrigin {
                 bmc: self.bmc.to_string(),
@@ -62,11 +58,7 @@ impl BmcConnection {
 
     /// Sends a request and reads its body, holding one in-flight permit and bounded by the
     /// request timeout. Waiting for a permit does not count against the timeout.
-    pub(crate) async fn send(
-        &self,
-        uri: &str,
-        request: RequestBuilder,
-    ) -> Result<Reply, RedfishError> {
+    pub(crate) async fn send(&self, uri: &str, request: RequestBuilder) -> Result<Reply, RedfishError> {
         let _permit = self
             .limit
             .acquire()
@@ -94,19 +86,12 @@ impl BmcConnection {
     }
 
     async fn exchange(&self, uri: &str, request: RequestBuilder) -> Result<Reply, RedfishError> {
-        let mut response = request
-            .send()
-            .await
-            .map_err(|err| self.transport_error(uri, &err))?;
+        let mut response = request.send().await.map_err(|err| self.transport_error(uri, &err))?;
         let status = response.status();
         let headers = response.headers().clone();
 
         let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|err| self.transport_error(uri, &err))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(|err| self.transport_error(uri, &err))? {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
                 return Err(RedfishError::Protocol {
                     bmc: self.bmc.to_string(),
@@ -116,11 +101,7 @@ impl BmcConnection {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Reply {
-            status,
-            headers,
-            body,
-        })
+        Ok(Reply { status, headers, body })
     }
 
     /// Maps a reqwest failure, keeping the causes below reqwest's own message (which repeats the URL).
@@ -196,10 +177,7 @@ fn error_causes(err: &reqwest::Error) -> String {
 fn is_certificate_error(err: &reqwest::Error) -> bool {
     let mut source = err.source();
     while let Some(cause) = source {
-        if matches!(
-            find_rustls_error(cause),
-            Some(rustls::Error::InvalidCertificate(_))
-        ) {
+        if matches!(find_rustls_error(cause), Some(rustls::Error::InvalidCertificate(_))) {
             return true;
         }
         source = cause.source();
@@ -211,9 +189,7 @@ fn is_certificate_error(err: &reqwest::Error) -> bool {
 ///
 /// hyper-util (0.1) wraps the rustls error in two nested `io::Error`s, and `io::Error::source`
 /// skips the wrapped error itself, so the wrappers are opened with `get_ref`.
-fn find_rustls_error<'e>(
-    cause: &'e (dyn std::error::Error + 'static),
-) -> Option<&'e rustls::Error> {
+fn find_rustls_error<'e>(cause: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
     if let Some(rustls_error) = cause.downcast_ref::<rustls::Error>() {
         return Some(rustls_error);
     }
@@ -245,10 +221,7 @@ fn redfish_message(json: &Value) -> Option<String> {
             .iter()
             .find_map(|info| info.get("Message").and_then(Value::as_str))
     };
-    let message = error
-        .get("message")
-        .and_then(Value::as_str)
-        .or_else(extended)?;
+    let message = error.get("message").and_then(Value::as_str).or_else(extended)?;
     Some(message.trim().to_string())
 }
 
@@ -265,22 +238,15 @@ mod tests {
 
     #[test]
     fn message_prefers_error_message() {
-        let body =
-            br#"{"error":{"code":"Base.1.8.GeneralError","message":"A general error has occurred.",
+        let body = br#"{"error":{"code":"Base.1.8.GeneralError","message":"A general error has occurred.",
             "@Message.ExtendedInfo":[{"Message":"The property Foo is unknown."}]}}"#;
-        assert_eq!(
-            error_message(body).as_deref(),
-            Some("A general error has occurred.")
-        );
+        assert_eq!(error_message(body).as_deref(), Some("A general error has occurred."));
     }
 
     #[test]
     fn message_falls_back_to_extended_info() {
         let body = br#"{"error":{"@Message.ExtendedInfo":[{"MessageId":"x"},{"Message":"Session limit reached."}]}}"#;
-        assert_eq!(
-            error_message(body).as_deref(),
-            Some("Session limit reached.")
-        );
+        assert_eq!(error_message(body).as_deref(), Some("Session limit reached."));
     }
 
     #[test]

@@ -23,7 +23,12 @@ pub enum RedfishError {
 
     /// The BMC rejected the credentials (401/403 on login or on a read).
     #[error("authentication failed on {bmc}{uri}: HTTP {status}{}", message_suffix(.message))]
-    Unauthorized { bmc: String, uri: String, status: u16, message: Option<String> },
+    Unauthorized {
+        bmc: String,
+        uri: String,
+        status: u16,
+        message: Option<String>,
+    },
 
     /// The resource does not exist on this BMC.
     #[error("{bmc}{uri} not found (HTTP 404)")]
@@ -31,11 +36,21 @@ pub enum RedfishError {
 
     /// Any other non-success status, with the Redfish error message when the body had one.
     #[error("{bmc}{uri} returned HTTP {status}{}", message_suffix(.message))]
-    Status { bmc: String, uri: String, status: u16, message: Option<String> },
+    Status {
+        bmc: String,
+        uri: String,
+        status: u16,
+        message: Option<String>,
+    },
 
     /// The body was not valid JSON.
     #[error("invalid JSON from {bmc}{uri} at byte {offset}: {cause}")]
-    InvalidJson { bmc: String, uri: String, offset: usize, cause: String },
+    InvalidJson {
+        bmc: String,
+        uri: String,
+        offset: usize,
+        cause: String,
+    },
 
     /// Any other transport failure (connection reset mid-body, protocol error).
     #[error("request to {bmc}{uri} failed: {cause}")]

@@ -63,7 +63,10 @@ pub async fn members<F: Fetch>(fetch: &F, collection: &str) -> Result<Vec<String
         }
         pages += 1;
         if pages < MAX_PAGES {
-            next = page.get("Members@odata.nextLink").and_then(Value::as_str).map(str::to_string);
+            next = page
+                .get("Members@odata.nextLink")
+                .and_then(Value::as_str)
+                .map(str::to_string);
         }
     }
     Ok(ids)

@@ -31,9 +31,7 @@ impl Auth {
     pub(crate) fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match self {
             Auth::Token(token) => request.header("X-Auth-Token", token.clone()),
-            Auth::Basic(credentials) => {
-                request.basic_auth(&credentials.username, Some(credentials.password.expose()))
-            }
+            Auth::Basic(credentials) => request.basic_auth(&credentials.username, Some(credentials.password.expose())),
         }
     }
 }
@@ -52,11 +50,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(
-        connection: BmcConnection,
-        auth: Auth,
-        session_uri: Option<String>,
-    ) -> Session {
+    pub(crate) fn new(connection: BmcConnection, auth: Auth, session_uri: Option<String>) -> Session {
         Session {
             connection,
             auth,
@@ -97,15 +91,9 @@ impl Session {
     }
 }
 
-async fn delete_session(
-    connection: &BmcConnection,
-    auth: &Auth,
-    uri: &str,
-) -> Result<(), RedfishError> {
+async fn delete_session(connection: &BmcConnection, auth: &Auth, uri: &str) -> Result<(), RedfishError> {
     let url = connection.resolve(uri)?;
-    let reply = connection
-        .send(uri, auth.apply(connection.http.delete(url)))
-        .await?;
+    let reply = connection.send(uri, auth.apply(connection.http.delete(url))).await?;
     if reply.status.is_success() || reply.status == reqwest::StatusCode::NOT_FOUND {
         tracing::debug!(bmc = %connection.bmc, uri, "deleted redfish session");
         return Ok(());

@@ -39,10 +39,7 @@ pub enum TlsConfigError {
 }
 
 /// Builds the client TLS configuration: ring, TLS 1.2 and 1.3, and the chosen verifier.
-pub(crate) fn client_config(
-    insecure: bool,
-    ca_file: Option<&Path>,
-) -> Result<ClientConfig, TlsConfigError> {
+pub(crate) fn client_config(insecure: bool, ca_file: Option<&Path>) -> Result<ClientConfig, TlsConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier: Arc<dyn ServerCertVerifier> = if insecure {
         Arc::new(AcceptAnyCertificate {
@@ -52,17 +49,13 @@ pub(crate) fn client_config(
         let roots = Arc::new(root_store(ca_file)?);
         WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
             .build()
-            .map_err(|err| TlsConfigError::Rustls {
-                cause: err.to_string(),
-            })?
+            .map_err(|err| TlsConfigError::Rustls { cause: err.to_string() })?
     };
 
     // Some older BMC firmware supports only TLS 1.2, so both versions stay enabled.
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|err| TlsConfigError::Rustls {
-            cause: err.to_string(),
-        })?
+        .map_err(|err| TlsConfigError::Rustls { cause: err.to_string() })?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
@@ -86,12 +79,10 @@ fn root_store(ca_file: Option<&Path>) -> Result<RootCertStore, TlsConfigError> {
 
     if let Some(path) = ca_file {
         for certificate in read_ca_file(path)? {
-            roots
-                .add(certificate)
-                .map_err(|err| TlsConfigError::CaFileInvalid {
-                    path: path.to_path_buf(),
-                    cause: err.to_string(),
-                })?;
+            roots.add(certificate).map_err(|err| TlsConfigError::CaFileInvalid {
+                path: path.to_path_buf(),
+                cause: err.to_string(),
+            })?;
         }
     }
 

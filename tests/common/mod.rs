@@ -28,7 +28,10 @@ pub struct TestRack {
 
 impl TestRack {
     pub fn new() -> TestRack {
-        TestRack { bmcs: Vec::new(), csv: "rack,position,hostname,bmc,role\n".to_string() }
+        TestRack {
+            bmcs: Vec::new(),
+            csv: "rack,position,hostname,bmc,role\n".to_string(),
+        }
     }
 
     /// Adds a node served from one of the project's mockups, with an optional scenario.
@@ -43,25 +46,34 @@ impl TestRack {
         if let Some(name) = scenario {
             let file = mock_bmc_dir().join("scenarios").join(format!("{name}.json"));
             let scenario = Scenario::load(&file).unwrap_or_else(|err| panic!("scenario {name}: {err}"));
-            mockup = mockup.try_apply(&scenario).unwrap_or_else(|err| panic!("scenario {name}: {err}"));
+            mockup = mockup
+                .try_apply(&scenario)
+                .unwrap_or_else(|err| panic!("scenario {name}: {err}"));
         }
-        self.add_mockup(hostname, mockup, BmcConfig::loopback(USERNAME, PASSWORD), role).await
+        self.add_mockup(hostname, mockup, BmcConfig::loopback(USERNAME, PASSWORD), role)
+            .await
     }
 
     /// Adds a node served from a mockup already in memory, with its own BMC settings.
     pub async fn add_mockup(&mut self, hostname: &str, mockup: Mockup, config: BmcConfig, role: &str) -> &MockBmc {
         let bmc = MockBmc::start(Arc::new(mockup), config).await.expect("mock BMC starts");
         let position = self.bmcs.len() * 2 + 1;
-        self.csv.push_str(&format!("R1,{position},{hostname},{},{role}\n", bmc.addr()));
+        self.csv
+            .push_str(&format!("R1,{position},{hostname},{},{role}\n", bmc.addr()));
         self.bmcs.push((hostname.to_string(), bmc));
         &self.bmcs.last().unwrap().1
     }
 
     /// Adds a row whose BMC address refuses connections.
     pub fn add_unreachable(&mut self, hostname: &str) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let position = self.bmcs.len() * 2 + 1;
-        self.csv.push_str(&format!("R1,{position},{hostname},127.0.0.1:{port},gpu-compute\n"));
+        self.csv
+            .push_str(&format!("R1,{position},{hostname},127.0.0.1:{port},gpu-compute\n"));
     }
 
     pub fn inventory(&self) -> Inventory {
@@ -69,7 +81,12 @@ impl TestRack {
     }
 
     pub fn bmc(&self, hostname: &str) -> &MockBmc {
-        &self.bmcs.iter().find(|(name, _)| name == hostname).expect("known hostname").1
+        &self
+            .bmcs
+            .iter()
+            .find(|(name, _)| name == hostname)
+            .expect("known hostname")
+            .1
     }
 
     /// Writes every BMC's certificate into one PEM bundle.
@@ -92,7 +109,9 @@ impl TestRack {
 
     pub async fn scan_with(&self, options: &ScanOptions) -> ScanReport {
         let credentials = CredentialStore::with_default(Credentials::new(USERNAME, PASSWORD));
-        scan(&self.inventory(), &credentials, &Profile::builtin(), options).await.expect("scan runs")
+        scan(&self.inventory(), &credentials, &Profile::builtin(), options)
+            .await
+            .expect("scan runs")
     }
 
     /// Scans another inventory of this rack's BMCs, trusting their certificates.
@@ -101,7 +120,9 @@ impl TestRack {
         let mut options = ScanOptions::default();
         options.client.ca_file = Some(ca.path().to_path_buf());
         let credentials = CredentialStore::with_default(Credentials::new(USERNAME, PASSWORD));
-        scan(inventory, &credentials, &Profile::builtin(), &options).await.expect("scan runs")
+        scan(inventory, &credentials, &Profile::builtin(), &options)
+            .await
+            .expect("scan runs")
     }
 
     pub fn open_sessions(&self) -> usize {

@@ -23,14 +23,8 @@ pub(crate) enum AuthResult {
 /// Checks the request headers against the configured user and the open sessions.
 ///
 /// A valid token or valid basic credentials authorize the request even when the other is wrong.
-pub(crate) fn authenticate(
-    headers: &HeaderMap,
-    config: &BmcConfig,
-    sessions: &SessionTable,
-) -> AuthResult {
-    let token = headers
-        .get("x-auth-token")
-        .and_then(|value| value.to_str().ok());
+pub(crate) fn authenticate(headers: &HeaderMap, config: &BmcConfig, sessions: &SessionTable) -> AuthResult {
+    let token = headers.get("x-auth-token").and_then(|value| value.to_str().ok());
     let token_valid = token.is_some_and(|token| sessions.id_for_token(token).is_some());
     if token_valid {
         return AuthResult::Authorized;
@@ -38,9 +32,7 @@ pub(crate) fn authenticate(
 
     match headers.get(header::AUTHORIZATION) {
         Some(value) => match basic_credentials(value.as_bytes()) {
-            Some((user, password)) if config.credentials_match(&user, &password) => {
-                AuthResult::Authorized
-            }
+            Some((user, password)) if config.credentials_match(&user, &password) => AuthResult::Authorized,
             Some(_) => AuthResult::WrongCredentials,
             None => AuthResult::Rejected,
         },

@@ -84,14 +84,9 @@ fn is_under(path: &str, prefix: &str) -> bool {
 fn public_resource(state: &BmcState, path: &str, options: QueryOptions) -> Response {
     let mockup = &state.mockup;
     match (path, mockup.get(path)) {
-        (SERVICE_ROOT_URI, Some(root)) => {
-            json_response(StatusCode::OK, &service_root(root, &state.config))
-        }
+        (SERVICE_ROOT_URI, Some(root)) => json_response(StatusCode::OK, &service_root(root, &state.config)),
         ("/redfish", None) => json_response(StatusCode::OK, &json!({ "v1": "/redfish/v1/" })),
-        (_, Some(resource)) => json_response(
-            StatusCode::OK,
-            &render(resource, path, options, &state.config, mockup),
-        ),
+        (_, Some(resource)) => json_response(StatusCode::OK, &render(resource, path, options, &state.config, mockup)),
         (_, None) => not_found(path),
     }
 }
@@ -113,10 +108,7 @@ fn check_auth(state: &BmcState, headers: &HeaderMap) -> Option<Response> {
 /// Opens a session from a `{"UserName": .., "Password": ..}` body.
 fn login(state: &BmcState, body: &[u8]) -> Response {
     let Ok(request) = serde_json::from_slice::<Value>(body) else {
-        return bad_request(
-            "MalformedJSON",
-            "The request body submitted was malformed JSON.",
-        );
+        return bad_request("MalformedJSON", "The request body submitted was malformed JSON.");
     };
     let user = request.get("UserName").and_then(Value::as_str);
     let password = request.get("Password").and_then(Value::as_str);
@@ -145,31 +137,21 @@ fn login(state: &BmcState, body: &[u8]) -> Response {
     );
     headers.insert(
         axum::http::header::LOCATION,
-        HeaderValue::from_str(&session_uri(&session.id))
-            .expect("session URI is a valid header value"),
+        HeaderValue::from_str(&session_uri(&session.id)).expect("session URI is a valid header value"),
     );
     response
 }
 
 /// Serves the SessionService, the live Sessions collection and single sessions.
 /// Returns None for other paths under the SessionService, which come from the mockup.
-fn session_service(
-    state: &BmcState,
-    method: &Method,
-    path: &str,
-    options: QueryOptions,
-) -> Option<Response> {
+fn session_service(state: &BmcState, method: &Method, path: &str, options: QueryOptions) -> Option<Response> {
     let readonly = method == Method::GET || method == Method::HEAD;
 
     if path == SESSION_SERVICE_URI {
         if !readonly {
             return Some(method_not_allowed("GET, HEAD"));
         }
-        let service = state
-            .mockup
-            .get(path)
-            .cloned()
-            .unwrap_or_else(default_session_service);
+        let service = state.mockup.get(path).cloned().unwrap_or_else(default_session_service);
         return Some(json_response(StatusCode::OK, &service));
     }
 
@@ -210,12 +192,7 @@ fn session(state: &BmcState, method: &Method, path: &str, id: &str) -> Response 
     StatusCode::NO_CONTENT.into_response()
 }
 
-fn mockup_resource(
-    state: &BmcState,
-    method: &Method,
-    path: &str,
-    options: QueryOptions,
-) -> Response {
+fn mockup_resource(state: &BmcState, method: &Method, path: &str, options: QueryOptions) -> Response {
     let Some(resource) = state.mockup.get(path) else {
         return not_found(path);
     };

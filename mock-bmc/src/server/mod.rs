@@ -96,15 +96,11 @@ pub(crate) struct BmcState {
 
 impl BmcState {
     fn sessions(&self) -> MutexGuard<'_, SessionTable> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn stats(&self) -> MutexGuard<'_, Stats> {
-        self.stats
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.stats.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn record_request(&self, path: &str) {
@@ -127,9 +123,7 @@ impl MockBmc {
     /// certificate. Rejects addresses that are not loopback.
     pub async fn start(mockup: Arc<Mockup>, config: BmcConfig) -> Result<MockBmc, Error> {
         if !config.listen.ip().is_loopback() {
-            return Err(Error::NotLoopback {
-                addr: config.listen,
-            });
+            return Err(Error::NotLoopback { addr: config.listen });
         }
 
         let listener = bind(config.listen)?;
@@ -147,12 +141,9 @@ impl MockBmc {
             stats: Mutex::new(Stats::default()),
         });
         let handle = axum_server::Handle::new();
-        let server = axum_server::tls_rustls::from_tcp_rustls(
-            listener,
-            RustlsConfig::from_config(identity.config),
-        )
-        .map_err(|source| Error::Bind { addr, source })?
-        .handle(handle.clone());
+        let server = axum_server::tls_rustls::from_tcp_rustls(listener, RustlsConfig::from_config(identity.config))
+            .map_err(|source| Error::Bind { addr, source })?
+            .handle(handle.clone());
 
         let app = router(state.clone());
         let task = tokio::spawn(async move {
@@ -210,8 +201,7 @@ impl Drop for MockBmc {
 
 /// Binds a non-blocking listener, as tokio requires for a std socket.
 fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, Error> {
-    let listener =
-        std::net::TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
+    let listener = std::net::TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
     listener
         .set_nonblocking(true)
         .map_err(|source| Error::Bind { addr, source })?;

@@ -13,12 +13,7 @@ pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
 }
 
 /// Returns a Redfish error object whose code and extended info carry `Base.1.15.<message_id>`.
-pub(crate) fn redfish_error(
-    status: StatusCode,
-    message_id: &str,
-    message: &str,
-    resolution: &str,
-) -> Response {
+pub(crate) fn redfish_error(status: StatusCode, message_id: &str, message: &str, resolution: &str) -> Response {
     let id = format!("{BASE_REGISTRY}.{message_id}");
     let body = json!({
         "error": {

@@ -33,19 +33,13 @@ impl QueryOptions {
 }
 
 fn parse_skip(value: &str) -> Result<usize, String> {
-    value.parse().map_err(|_| {
-        format!("The value {value} for the query parameter $skip is not a non-negative integer.")
-    })
+    value
+        .parse()
+        .map_err(|_| format!("The value {value} for the query parameter $skip is not a non-negative integer."))
 }
 
 /// Returns the body to serve for `resource` at `uri`, paging and expanding collections.
-pub(crate) fn render(
-    resource: &Value,
-    uri: &str,
-    options: QueryOptions,
-    config: &BmcConfig,
-    mockup: &Mockup,
-) -> Value {
+pub(crate) fn render(resource: &Value, uri: &str, options: QueryOptions, config: &BmcConfig, mockup: &Mockup) -> Value {
     let Some(members) = resource.get("Members").and_then(Value::as_array) else {
         return resource.clone();
     };
@@ -60,10 +54,7 @@ pub(crate) fn render(
     if options.expand {
         // NOTE: only `Members` is expanded, one level deep. Other links stay links
         // whatever `$levels` or `$expand` type the client requested.
-        page = page
-            .into_iter()
-            .map(|member| expand_member(member, mockup))
-            .collect();
+        page = page.into_iter().map(|member| expand_member(member, mockup)).collect();
     }
 
     let mut body = resource.clone();
@@ -126,10 +117,7 @@ mod tests {
 
         assert_eq!(body["Members"].as_array().unwrap().len(), 2);
         assert_eq!(body["Members@odata.count"], 5);
-        assert_eq!(
-            body["Members@odata.nextLink"],
-            "/redfish/v1/Systems?$skip=4"
-        );
+        assert_eq!(body["Members@odata.nextLink"], "/redfish/v1/Systems?$skip=4");
     }
 
     #[test]

@@ -1,9 +1,6 @@
 //! Helpers shared by the integration tests: a small mockup on disk and HTTPS clients.
 
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different subset of the helpers"
-)]
+#![allow(dead_code, reason = "each test binary uses a different subset of the helpers")]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,10 +47,7 @@ pub fn write_resource(dir: &Path, uri: &str, body: &[u8]) {
 }
 
 fn collection(uri: &str, members: &[String]) -> Value {
-    let links: Vec<Value> = members
-        .iter()
-        .map(|member| json!({ "@odata.id": member }))
-        .collect();
+    let links: Vec<Value> = members.iter().map(|member| json!({ "@odata.id": member })).collect();
     json!({ "@odata.id": uri, "Name": "Collection", "Members": links, "Members@odata.count": members.len() })
 }
 
@@ -125,11 +119,11 @@ pub fn write_test_mockup(dir: &Path) {
             .as_bytes(),
     );
     for uri in &psus {
-        let psu = json!({ "@odata.id": uri, "Status": { "State": "Enabled", "Health": "OK" }, "PowerCapacityWatts": 3000 });
+        let psu =
+            json!({ "@odata.id": uri, "Status": { "State": "Enabled", "Health": "OK" }, "PowerCapacityWatts": 3000 });
         write_resource(dir, uri, psu.to_string().as_bytes());
     }
-    let sensor =
-        json!({ "@odata.id": "/redfish/v1/Chassis/1/Sensors/Inlet%20Temp", "Reading": 24 });
+    let sensor = json!({ "@odata.id": "/redfish/v1/Chassis/1/Sensors/Inlet%20Temp", "Reading": 24 });
     write_resource(
         dir,
         "/redfish/v1/Chassis/1/Sensors/Inlet Temp",

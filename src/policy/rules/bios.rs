@@ -24,8 +24,11 @@ fn check_iommu(facts: &NodeFacts, profile: &Profile) -> Outcome {
             bios.attributes.len(),
             manufacturer.unwrap_or("this vendor")
         );
-        return Outcome::new(Status::Unknown, expected, observed)
-            .with_evidence(vec![Evidence::new(&bios.uri, "Attributes", serde_json::Value::Null)]);
+        return Outcome::new(Status::Unknown, expected, observed).with_evidence(vec![Evidence::new(
+            &bios.uri,
+            "Attributes",
+            serde_json::Value::Null,
+        )]);
     };
 
     let property = format!("Attributes/{}", found.attribute);
@@ -40,10 +43,12 @@ fn check_iommu(facts: &NodeFacts, profile: &Profile) -> Outcome {
         Switch::On => Outcome::new(Status::Fail, expected, format!("{current} ({})", found.key.note))
             .with_parts(vec![format!("BIOS setting {}", found.attribute)])
             .with_evidence(evidence),
-        Switch::Unrecognized => {
-            Outcome::new(Status::Unknown, expected, format!("{current}: value not recognized as on or off"))
-                .with_evidence(evidence)
-        }
+        Switch::Unrecognized => Outcome::new(
+            Status::Unknown,
+            expected,
+            format!("{current}: value not recognized as on or off"),
+        )
+        .with_evidence(evidence),
         Switch::Off => match pending.map(switch_of) {
             Some(Switch::On) | Some(Switch::Unrecognized) => {
                 let observed = format!(
@@ -79,7 +84,10 @@ mod tests {
             pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
         };
         NodeFacts {
-            system: SystemInfo { manufacturer: Some(manufacturer.into()), ..SystemInfo::default() },
+            system: SystemInfo {
+                manufacturer: Some(manufacturer.into()),
+                ..SystemInfo::default()
+            },
             bios: Some(Bios {
                 uri: "/redfish/v1/Systems/1/Bios".into(),
                 attributes: map(current),

@@ -18,17 +18,26 @@ fn check_cores(facts: &NodeFacts, profile: &Profile) -> Outcome {
         profile.cpu.cores_per_gpu, profile.cpu.reserved_cores
     );
 
-    let evidence: Vec<Evidence> =
-        facts.cpus.iter().map(|cpu| Evidence::optional(&cpu.uri, "TotalCores", &cpu.cores)).collect();
+    let evidence: Vec<Evidence> = facts
+        .cpus
+        .iter()
+        .map(|cpu| Evidence::optional(&cpu.uri, "TotalCores", &cpu.cores))
+        .collect();
     if facts.cpus.is_empty() {
         return Outcome::new(Status::Unknown, expected, "no CPU reported by the BMC");
     }
 
-    let missing: Vec<String> =
-        facts.cpus.iter().filter(|cpu| cpu.cores.is_none()).map(|cpu| format!("CPU {}", cpu.id)).collect();
+    let missing: Vec<String> = facts
+        .cpus
+        .iter()
+        .filter(|cpu| cpu.cores.is_none())
+        .map(|cpu| format!("CPU {}", cpu.id))
+        .collect();
     if !missing.is_empty() {
         let observed = format!("no core count for {}", missing.join(", "));
-        return Outcome::new(Status::Unknown, expected, observed).with_parts(missing).with_evidence(evidence);
+        return Outcome::new(Status::Unknown, expected, observed)
+            .with_parts(missing)
+            .with_evidence(evidence);
     }
 
     let total: u32 = facts.cpus.iter().filter_map(|cpu| cpu.cores).sum();
@@ -45,7 +54,13 @@ mod tests {
 
     fn node(cores: &[Option<u32>], gpus: usize) -> NodeFacts {
         NodeFacts {
-            cpus: cores.iter().map(|&cores| Cpu { cores, ..Cpu::default() }).collect(),
+            cpus: cores
+                .iter()
+                .map(|&cores| Cpu {
+                    cores,
+                    ..Cpu::default()
+                })
+                .collect(),
             gpus: vec![Gpu::default(); gpus],
             ..NodeFacts::default()
         }
@@ -53,17 +68,26 @@ mod tests {
 
     #[test]
     fn exactly_enough_cores_pass() {
-        assert_eq!(status("cpu-cores-per-gpu", &node(&[Some(17), Some(17)], 8)), Status::Pass);
+        assert_eq!(
+            status("cpu-cores-per-gpu", &node(&[Some(17), Some(17)], 8)),
+            Status::Pass
+        );
     }
 
     #[test]
     fn one_core_short_fails() {
-        assert_eq!(status("cpu-cores-per-gpu", &node(&[Some(16), Some(17)], 8)), Status::Fail);
+        assert_eq!(
+            status("cpu-cores-per-gpu", &node(&[Some(16), Some(17)], 8)),
+            Status::Fail
+        );
     }
 
     #[test]
     fn missing_core_count_is_unknown() {
-        assert_eq!(status("cpu-cores-per-gpu", &node(&[Some(56), None], 8)), Status::Unknown);
+        assert_eq!(
+            status("cpu-cores-per-gpu", &node(&[Some(56), None], 8)),
+            Status::Unknown
+        );
     }
 
     #[test]

@@ -33,10 +33,18 @@ enum Vendor {
 
 fn vendor_of(gpu: &Gpu) -> Vendor {
     if let Some(id) = gpu.vendor_id.as_deref().and_then(parse_pci_id) {
-        return if id == NVIDIA_VENDOR_ID { Vendor::Nvidia } else { Vendor::Other(format!("PCI vendor {id:#06x}")) };
+        return if id == NVIDIA_VENDOR_ID {
+            Vendor::Nvidia
+        } else {
+            Vendor::Other(format!("PCI vendor {id:#06x}"))
+        };
     }
     let names = [gpu.manufacturer.as_deref(), gpu.model.as_deref()];
-    if names.iter().flatten().any(|name| name.to_uppercase().contains("NVIDIA")) {
+    if names
+        .iter()
+        .flatten()
+        .any(|name| name.to_uppercase().contains("NVIDIA"))
+    {
         return Vendor::Nvidia;
     }
     // Supermicro HGX functions report VendorId 0x0000 and a bare model ("H100 80GB HBM3").
@@ -82,13 +90,22 @@ fn check_vendor(facts: &NodeFacts, _profile: &Profile) -> Outcome {
 
     if !others.is_empty() {
         let (parts, reasons): (Vec<String>, Vec<String>) = others.into_iter().unzip();
-        return Outcome::new(Status::Fail, expected, reasons.join("; ")).with_parts(parts).with_evidence(evidence);
+        return Outcome::new(Status::Fail, expected, reasons.join("; "))
+            .with_parts(parts)
+            .with_evidence(evidence);
     }
     if !unreported.is_empty() {
         let observed = format!("no vendor ID, manufacturer or model for {}", unreported.join(", "));
-        return Outcome::new(Status::Unknown, expected, observed).with_parts(unreported).with_evidence(evidence);
+        return Outcome::new(Status::Unknown, expected, observed)
+            .with_parts(unreported)
+            .with_evidence(evidence);
     }
-    let evidence = facts.gpus.iter().flat_map(vendor_evidence).filter(|e| !e.value.is_null()).collect();
+    let evidence = facts
+        .gpus
+        .iter()
+        .flat_map(vendor_evidence)
+        .filter(|e| !e.value.is_null())
+        .collect();
     Outcome::new(Status::Pass, expected, format!("{} NVIDIA GPUs", facts.gpus.len())).with_evidence(evidence)
 }
 
@@ -132,11 +149,18 @@ fn check_architecture(facts: &NodeFacts, profile: &Profile) -> Outcome {
 
     if !too_old.is_empty() {
         let (parts, reasons): (Vec<String>, Vec<String>) = too_old.into_iter().unzip();
-        return Outcome::new(Status::Fail, expected, reasons.join("; ")).with_parts(parts).with_evidence(bad_evidence);
+        return Outcome::new(Status::Fail, expected, reasons.join("; "))
+            .with_parts(parts)
+            .with_evidence(bad_evidence);
     }
     if !unidentified.is_empty() {
-        let observed = format!("device ID and model not in the GPU table for {}", unidentified.join(", "));
-        return Outcome::new(Status::Unknown, expected, observed).with_parts(unidentified).with_evidence(bad_evidence);
+        let observed = format!(
+            "device ID and model not in the GPU table for {}",
+            unidentified.join(", ")
+        );
+        return Outcome::new(Status::Unknown, expected, observed)
+            .with_parts(unidentified)
+            .with_evidence(bad_evidence);
     }
     seen.dedup();
     let observed = format!("{} GPUs: {}", facts.gpus.len(), seen.join(", "));
@@ -161,17 +185,26 @@ mod tests {
     }
 
     fn node(gpus: Vec<Gpu>) -> NodeFacts {
-        NodeFacts { gpus, ..NodeFacts::default() }
+        NodeFacts {
+            gpus,
+            ..NodeFacts::default()
+        }
     }
 
     #[test]
     fn nvidia_by_decimal_vendor_id() {
-        assert_eq!(status("gpu-nvidia", &node(vec![gpu(Some("4318"), None, None)])), Status::Pass);
+        assert_eq!(
+            status("gpu-nvidia", &node(vec![gpu(Some("4318"), None, None)])),
+            Status::Pass
+        );
     }
 
     #[test]
     fn other_vendor_fails() {
-        assert_eq!(status("gpu-nvidia", &node(vec![gpu(Some("0x1002"), None, Some("MI250X"))])), Status::Fail);
+        assert_eq!(
+            status("gpu-nvidia", &node(vec![gpu(Some("0x1002"), None, Some("MI250X"))])),
+            Status::Fail
+        );
     }
 
     #[test]
@@ -181,12 +214,21 @@ mod tests {
 
     #[test]
     fn nvidia_by_model_when_ids_are_zero() {
-        assert_eq!(status("gpu-nvidia", &node(vec![gpu(Some("0x0000"), None, Some("H100 80GB HBM3"))])), Status::Pass);
+        assert_eq!(
+            status(
+                "gpu-nvidia",
+                &node(vec![gpu(Some("0x0000"), None, Some("H100 80GB HBM3"))])
+            ),
+            Status::Pass
+        );
     }
 
     #[test]
     fn unreported_vendor_is_unknown() {
-        assert_eq!(status("gpu-nvidia", &node(vec![gpu(Some("0x0000"), None, None)])), Status::Unknown);
+        assert_eq!(
+            status("gpu-nvidia", &node(vec![gpu(Some("0x0000"), None, None)])),
+            Status::Unknown
+        );
     }
 
     #[test]

@@ -72,12 +72,20 @@ fn check_ecc(facts: &NodeFacts, _profile: &Profile) -> Outcome {
     if !without.is_empty() {
         let count = without.len();
         let (parts, reasons): (Vec<String>, Vec<String>) = without.into_iter().unzip();
-        let observed = format!("{count} of {} DIMMs without ECC: {}", populated.len(), reasons.join(", "));
-        return Outcome::new(Status::Fail, expected, observed).with_parts(parts).with_evidence(bad_evidence);
+        let observed = format!(
+            "{count} of {} DIMMs without ECC: {}",
+            populated.len(),
+            reasons.join(", ")
+        );
+        return Outcome::new(Status::Fail, expected, observed)
+            .with_parts(parts)
+            .with_evidence(bad_evidence);
     }
     if !undecided.is_empty() {
         let observed = format!("no ErrorCorrection or bus widths for {}", undecided.join(", "));
-        return Outcome::new(Status::Unknown, expected, observed).with_parts(undecided).with_evidence(bad_evidence);
+        return Outcome::new(Status::Unknown, expected, observed)
+            .with_parts(undecided)
+            .with_evidence(bad_evidence);
     }
     let observed = format!("{} DIMMs with ECC", populated.len());
     Outcome::new(Status::Pass, expected, observed).with_evidence(good_evidence)
@@ -102,12 +110,18 @@ mod tests {
     }
 
     fn node(dimms: Vec<Dimm>) -> NodeFacts {
-        NodeFacts { dimms, ..NodeFacts::default() }
+        NodeFacts {
+            dimms,
+            ..NodeFacts::default()
+        }
     }
 
     #[test]
     fn multibit_ecc_passes() {
-        assert_eq!(status("dimm-ecc", &node(vec![dimm(Some("MultiBitECC"), None, None)])), Status::Pass);
+        assert_eq!(
+            status("dimm-ecc", &node(vec![dimm(Some("MultiBitECC"), None, None)])),
+            Status::Pass
+        );
     }
 
     #[test]
@@ -121,12 +135,18 @@ mod tests {
 
     #[test]
     fn ddr5_widths_decide_when_correction_missing() {
-        assert_eq!(status("dimm-ecc", &node(vec![dimm(None, Some(80), Some(64))])), Status::Pass);
+        assert_eq!(
+            status("dimm-ecc", &node(vec![dimm(None, Some(80), Some(64))])),
+            Status::Pass
+        );
     }
 
     #[test]
     fn equal_widths_mean_no_ecc() {
-        assert_eq!(status("dimm-ecc", &node(vec![dimm(None, Some(64), Some(64))])), Status::Fail);
+        assert_eq!(
+            status("dimm-ecc", &node(vec![dimm(None, Some(64), Some(64))])),
+            Status::Fail
+        );
     }
 
     #[test]
@@ -138,6 +158,9 @@ mod tests {
     fn absent_slots_are_skipped() {
         let mut empty = dimm(None, None, None);
         empty.state = Some("Absent".into());
-        assert_eq!(status("dimm-ecc", &node(vec![dimm(Some("SingleBitECC"), None, None), empty])), Status::Pass);
+        assert_eq!(
+            status("dimm-ecc", &node(vec![dimm(Some("SingleBitECC"), None, None), empty])),
+            Status::Pass
+        );
     }
 }

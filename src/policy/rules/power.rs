@@ -60,15 +60,21 @@ fn group_problem(group: &PowerRedundancy, healthy: usize) -> Option<String> {
     // redundant, and HPE iLO 5 reports 2 of 2 that way; Supermicro reports 1 of 8, the count
     // needed to run. Either way, fewer healthy members than that number is not redundant.
     match group.min_needed {
-        Some(needed) if healthy < needed as usize => Some(format!("{healthy} healthy PSUs where the group needs {needed}")),
+        Some(needed) if healthy < needed as usize => {
+            Some(format!("{healthy} healthy PSUs where the group needs {needed}"))
+        }
         _ => None,
     }
 }
 
 fn check_redundancy(facts: &NodeFacts, _profile: &Profile) -> Outcome {
     let expected = "a redundant PSU group (N+1 or better) with every installed PSU healthy";
-    let installed: Vec<&PowerSupply> =
-        facts.power.supplies.iter().filter(|psu| !is_absent(psu.state.as_deref())).collect();
+    let installed: Vec<&PowerSupply> = facts
+        .power
+        .supplies
+        .iter()
+        .filter(|psu| !is_absent(psu.state.as_deref()))
+        .collect();
     let groups = &facts.power.redundancy;
     if installed.is_empty() && groups.is_empty() {
         return Outcome::new(Status::Unknown, expected, "no PSU reported by the BMC");
@@ -84,7 +90,10 @@ fn check_redundancy(facts: &NodeFacts, _profile: &Profile) -> Outcome {
     let mut problems: Vec<String> = failed
         .iter()
         .map(|psu| {
-            let state = [psu.state.as_deref(), psu.health.as_deref()].into_iter().flatten().collect::<Vec<_>>();
+            let state = [psu.state.as_deref(), psu.health.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>();
             format!("{} failed ({})", label(psu), state.join(", "))
         })
         .collect();
@@ -106,7 +115,9 @@ fn check_redundancy(facts: &NodeFacts, _profile: &Profile) -> Outcome {
         .collect();
     if !without_status.is_empty() {
         let observed = format!("no Status for {}", without_status.join(", "));
-        return Outcome::new(Status::Unknown, expected, observed).with_parts(without_status).with_evidence(evidence);
+        return Outcome::new(Status::Unknown, expected, observed)
+            .with_parts(without_status)
+            .with_evidence(evidence);
     }
     if groups.is_empty() {
         let observed = format!("{healthy} healthy PSUs, but the BMC reports no redundancy group");
@@ -114,7 +125,14 @@ fn check_redundancy(facts: &NodeFacts, _profile: &Profile) -> Outcome {
     }
 
     let modes: Vec<&str> = groups.iter().filter_map(|group| group.mode.as_deref()).collect();
-    let observed = format!("{healthy} healthy PSUs, redundancy {}", if modes.is_empty() { "OK".to_string() } else { modes.join(", ") });
+    let observed = format!(
+        "{healthy} healthy PSUs, redundancy {}",
+        if modes.is_empty() {
+            "OK".to_string()
+        } else {
+            modes.join(", ")
+        }
+    );
     Outcome::new(Status::Pass, expected, observed).with_evidence(evidence)
 }
 
@@ -146,7 +164,10 @@ mod tests {
     }
 
     fn node(supplies: Vec<PowerSupply>, redundancy: Vec<PowerRedundancy>) -> NodeFacts {
-        NodeFacts { power: Power { supplies, redundancy }, ..NodeFacts::default() }
+        NodeFacts {
+            power: Power { supplies, redundancy },
+            ..NodeFacts::default()
+        }
     }
 
     fn healthy(id: &str) -> PowerSupply {
@@ -172,7 +193,10 @@ mod tests {
 
     #[test]
     fn fewer_healthy_than_needed_fails() {
-        let facts = node(vec![healthy("0"), healthy("1"), psu("2", Some("Absent"), None)], vec![group("N+m", 3, "OK")]);
+        let facts = node(
+            vec![healthy("0"), healthy("1"), psu("2", Some("Absent"), None)],
+            vec![group("N+m", 3, "OK")],
+        );
         assert_eq!(status("psu-redundant", &facts), Status::Fail);
     }
 
@@ -190,13 +214,19 @@ mod tests {
 
     #[test]
     fn psu_without_status_is_unknown() {
-        let facts = node(vec![healthy("0"), psu("1", None, None)], vec![group("Failover", 1, "OK")]);
+        let facts = node(
+            vec![healthy("0"), psu("1", None, None)],
+            vec![group("Failover", 1, "OK")],
+        );
         assert_eq!(status("psu-redundant", &facts), Status::Unknown);
     }
 
     #[test]
     fn no_redundancy_group_is_unknown() {
-        assert_eq!(status("psu-redundant", &node(vec![healthy("0"), healthy("1")], vec![])), Status::Unknown);
+        assert_eq!(
+            status("psu-redundant", &node(vec![healthy("0"), healthy("1")], vec![])),
+            Status::Unknown
+        );
     }
 
     #[test]

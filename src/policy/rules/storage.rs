@@ -23,10 +23,13 @@ pub const BOOT_CAPACITY: RuleInfo = RuleInfo {
 const MDADM_CHECK: &str = "cat /proc/mdstat; mdadm --detail /dev/md0 (expect raid1, clean, 2 active devices)";
 
 fn is_mirror(volume: &Volume, profile: &Profile) -> bool {
-    let by_raid_type = volume
-        .raid_type
-        .as_deref()
-        .is_some_and(|raid| profile.boot.raid_types.iter().any(|accepted| accepted.eq_ignore_ascii_case(raid)));
+    let by_raid_type = volume.raid_type.as_deref().is_some_and(|raid| {
+        profile
+            .boot
+            .raid_types
+            .iter()
+            .any(|accepted| accepted.eq_ignore_ascii_case(raid))
+    });
     // Services older than Volume v1_3_1 report only the deprecated VolumeType.
     let by_volume_type = volume.raid_type.is_none() && volume.volume_type.as_deref() == Some("Mirrored");
     by_raid_type || by_volume_type
@@ -62,12 +65,19 @@ fn boot_mirror<'a>(facts: &'a NodeFacts, profile: &Profile) -> Option<&'a Volume
 }
 
 fn check_raid1(facts: &NodeFacts, profile: &Profile) -> Outcome {
-    let expected = format!("a boot volume of RAIDType {} with at least 2 drives", profile.boot.raid_types.join(" or "));
+    let expected = format!(
+        "a boot volume of RAIDType {} with at least 2 drives",
+        profile.boot.raid_types.join(" or ")
+    );
     if let Some(volume) = boot_mirror(facts, profile) {
         let observed = format!(
             "{} is {} over {} drives",
             label(volume),
-            volume.raid_type.as_deref().or(volume.volume_type.as_deref()).unwrap_or("mirrored"),
+            volume
+                .raid_type
+                .as_deref()
+                .or(volume.volume_type.as_deref())
+                .unwrap_or("mirrored"),
             volume.drives.len()
         );
         return Outcome::new(Status::Pass, expected, observed).with_evidence(volume_evidence(volume));
@@ -82,11 +92,17 @@ fn check_raid1(facts: &NodeFacts, profile: &Profile) -> Outcome {
     let seen: Vec<String> = arrays
         .iter()
         .map(|volume| {
-            let kind = volume.raid_type.as_deref().or(volume.volume_type.as_deref()).unwrap_or("unknown RAID type");
+            let kind = volume
+                .raid_type
+                .as_deref()
+                .or(volume.volume_type.as_deref())
+                .unwrap_or("unknown RAID type");
             format!("{} is {kind} over {} drives", label(volume), volume.drives.len())
         })
         .collect();
-    let undecided = arrays.iter().any(|volume| volume.raid_type.is_none() && volume.volume_type.is_none());
+    let undecided = arrays
+        .iter()
+        .any(|volume| volume.raid_type.is_none() && volume.volume_type.is_none());
     let status = if undecided { Status::Unknown } else { Status::Fail };
     let parts = arrays.iter().map(|volume| label(volume)).collect();
     let evidence = arrays.iter().flat_map(|volume| volume_evidence(volume)).collect();
@@ -108,14 +124,20 @@ fn check_capacity(facts: &NodeFacts, profile: &Profile) -> Outcome {
 
     let evidence = vec![Evidence::optional(&volume.uri, "CapacityBytes", &volume.capacity_bytes)];
     let Some(capacity) = volume.capacity_bytes else {
-        return Outcome::new(Status::Unknown, expected, format!("{} reports no CapacityBytes", label(volume)))
-            .with_evidence(evidence);
+        return Outcome::new(
+            Status::Unknown,
+            expected,
+            format!("{} reports no CapacityBytes", label(volume)),
+        )
+        .with_evidence(evidence);
     };
     let observed = format!("{} has {}", label(volume), gigabytes(capacity));
     if capacity >= minimum_bytes {
         Outcome::new(Status::Pass, expected, observed).with_evidence(evidence)
     } else {
-        Outcome::new(Status::Fail, expected, observed).with_parts(vec![label(volume)]).with_evidence(evidence)
+        Outcome::new(Status::Fail, expected, observed)
+            .with_parts(vec![label(volume)])
+            .with_evidence(evidence)
     }
 }
 
@@ -132,13 +154,18 @@ mod tests {
             raid_type: raid.map(Into::into),
             volume_type: volume_type.map(Into::into),
             capacity_bytes: bytes,
-            drives: (0..drives).map(|n| format!("/redfish/v1/Systems/1/Storage/RAID.1/Drives/{n}")).collect(),
+            drives: (0..drives)
+                .map(|n| format!("/redfish/v1/Systems/1/Storage/RAID.1/Drives/{n}"))
+                .collect(),
             ..Volume::default()
         }
     }
 
     fn node(volumes: Vec<Volume>) -> NodeFacts {
-        NodeFacts { volumes, ..NodeFacts::default() }
+        NodeFacts {
+            volumes,
+            ..NodeFacts::default()
+        }
     }
 
     #[test]
