@@ -278,6 +278,7 @@ password = "calvin"
             role: Role::GpuCompute,
             credentials: credentials.map(str::to_string),
             system: None,
+            gpus: None,
         }
     }
 

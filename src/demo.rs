@@ -52,16 +52,23 @@ const DEMO_NODES: &[DemoNode] = &[
         SUPERMICRO_MOCKUP,
         Some("supermicro-as4125gs-l40s--gpu8-v100"),
     ),
-    demo_node("stor-a06", 30, "storage", STORAGE_MOCKUP, None),
     demo_node(
-        "stor-a07",
+        "gpu-a06",
+        28,
+        "gpu-compute",
+        DELL_MOCKUP,
+        Some("dell-xe9680-h100--gpu8-missing"),
+    ),
+    demo_node("stor-a07", 30, "storage", STORAGE_MOCKUP, None),
+    demo_node(
+        "stor-a08",
         32,
         "storage",
         STORAGE_MOCKUP,
         Some("lenovo-sr655v3-storage--psu2-failed"),
     ),
     demo_node(
-        "stor-a08",
+        "stor-a09",
         34,
         "storage",
         STORAGE_MOCKUP,
@@ -90,7 +97,7 @@ const SUPERMICRO_MOCKUP: &str = "supermicro-as4125gs-l40s";
 const STORAGE_MOCKUP: &str = "lenovo-sr655v3-storage";
 
 /// Hostname of the node whose BMC refuses connections.
-const UNREACHABLE_NODE: &str = "gpu-a09";
+const UNREACHABLE_NODE: &str = "gpu-a10";
 
 /// A running demo rack and what a scan of it needs.
 pub struct DemoRack {
@@ -106,7 +113,7 @@ impl DemoRack {
     pub async fn start(mock_bmc_dir: &Path) -> anyhow::Result<DemoRack> {
         let password = random_password();
         let mut bmcs = Vec::new();
-        let mut csv = String::from("rack,position,hostname,bmc,role\n");
+        let mut csv = String::from("rack,position,hostname,bmc,role,gpus\n");
 
         for node in DEMO_NODES {
             let mockup = load_mockup(mock_bmc_dir, node.mockup, node.scenario)?;
@@ -114,20 +121,23 @@ impl DemoRack {
             let bmc = MockBmc::start(Arc::new(mockup), config)
                 .await
                 .with_context(|| format!("cannot start the demo BMC of {}", node.hostname))?;
-            csv.push_str(&format!(
-                "A,{},{},{},{}\n",
+            // Every demo GPU server was built with 8 GPUs.
+            let gpus = if node.role == "gpu-compute" { "8" } else { "" };
+            let row = format!(
+                "A,{},{},{},{},{gpus}\n",
                 node.position,
                 node.hostname,
                 bmc.addr(),
                 node.role
-            ));
+            );
+            csv.push_str(&row);
             bmcs.push(bmc);
         }
 
         // A port that was bound and released: connections to it are refused.
         let closed_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         csv.push_str(&format!(
-            "A,40,{UNREACHABLE_NODE},127.0.0.1:{closed_port},gpu-compute\n"
+            "A,40,{UNREACHABLE_NODE},127.0.0.1:{closed_port},gpu-compute,8\n"
         ));
 
         let inventory = Inventory::parse(&csv, "demo-rack.csv").context("the demo inventory is invalid")?;
@@ -161,7 +171,8 @@ fn load_mockup(mock_bmc_dir: &Path, name: &str, scenario: Option<&str>) -> anyho
     let dir = mock_bmc_dir.join("mockups").join(name);
     let mockup = Mockup::load(&dir).with_context(|| {
         format!(
-            "cannot load the demo mockup {}\nhint: run the demo from the rackcheck source tree",
+            "cannot load the demo mockup {}\nhint: the demo reads mockups from the source tree it was built from; \
+             pass --mock-bmc-dir with the path of that tree's mock-bmc folder",
             dir.display()
         )
     })?;

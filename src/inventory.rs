@@ -4,7 +4,7 @@
 //! canonical HTTPS base URL; [`InventoryError`], every problem found, each with file and line.
 //!
 //! The file has a header row naming the columns `rack`, `position`, `hostname`, `bmc`, `role`
-//! and optionally `credentials` and `system`, in any order. Blank lines and lines starting with
+//! and optionally `credentials`, `system` and `gpus` (the GPU count the server should show), in any order. Blank lines and lines starting with
 //! `#` are skipped, and fields are trimmed. Validation never drops a row: any invalid row makes
 //! the whole load fail, so a scan never silently skips a node.
 
@@ -42,6 +42,8 @@ pub struct Node {
     pub credentials: Option<String>,
     /// ComputerSystem `Id` on a BMC that manages several hosts; `None` means the only one.
     pub system: Option<String>,
+    /// GPUs the server should show; `None` when the inventory does not say.
+    pub gpus: Option<u32>,
 }
 
 /// What a server is for, which decides the requirements it is checked against.
@@ -276,7 +278,7 @@ fn push_csv_error(text: &str, err: &csv::Error, problems: &mut Problems) {
 }
 
 const REQUIRED_COLUMNS: [&str; 5] = ["rack", "position", "hostname", "bmc", "role"];
-const OPTIONAL_COLUMNS: [&str; 2] = ["credentials", "system"];
+const OPTIONAL_COLUMNS: [&str; 3] = ["credentials", "system", "gpus"];
 
 /// Index of each column in a row.
 struct Columns {
@@ -354,6 +356,10 @@ impl Columns {
         let role = self
             .required(record, "role", line, problems)
             .and_then(|text| parse_role(text, line, problems));
+        let gpus = match self.field(record, "gpus") {
+            Some(text) => Some(parse_gpus(text, line, problems)?),
+            None => None,
+        };
 
         Some(Node {
             line,
@@ -364,7 +370,22 @@ impl Columns {
             role: role?,
             credentials: self.field(record, "credentials").map(str::to_string),
             system: self.field(record, "system").map(str::to_string),
+            gpus,
         })
+    }
+}
+
+fn parse_gpus(text: &str, line: usize, problems: &mut Problems) -> Option<u32> {
+    match text.parse::<u32>() {
+        Ok(count) if count <= 64 => Some(count),
+        _ => {
+            problems.push(
+                line,
+                format!("invalid GPU count `{text}`"),
+                "give the number of GPUs the server should show, from 0 to 64, or leave the field empty".to_string(),
+            );
+            None
+        }
     }
 }
 

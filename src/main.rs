@@ -81,16 +81,16 @@ struct ScanArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     timeout: f64,
 
-    /// Seconds allowed for one node, login to logout.
+    /// Seconds allowed to read one node's resources; login and logout are bounded by --timeout.
     #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
     node_deadline: f64,
 
     /// Requests in flight per BMC; BMCs are slow and fragile, so keep this small.
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = at_least_one)]
     max_in_flight: usize,
 
     /// Nodes scanned at the same time.
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = at_least_one)]
     concurrency: usize,
 
     /// Log more (repeat for more detail); RUST_LOG overrides.
@@ -98,13 +98,22 @@ struct ScanArgs {
     verbose: u8,
 }
 
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(value) if value >= 1 => Ok(value),
+        _ => Err(format!("`{text}` is not a whole number of at least 1")),
+    }
+}
+
 impl ScanArgs {
     fn scan_options(&self) -> anyhow::Result<ScanOptions> {
+        // Below a millisecond nothing can answer; above a day is a typo, not a slow BMC.
         let seconds = |value: f64, flag: &str| {
-            Duration::try_from_secs_f64(value)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .with_context(|| format!("invalid --{flag} `{value}`: expected a positive number of seconds"))
+            if (0.001..=86_400.0).contains(&value) {
+                Ok(Duration::from_secs_f64(value))
+            } else {
+                anyhow::bail!("invalid --{flag} `{value}`: expected a number of seconds from 0.001 to 86400")
+            }
         };
         Ok(ScanOptions {
             client: ClientOptions {
@@ -112,9 +121,9 @@ impl ScanArgs {
                 ca_file: self.ca_file.clone(),
                 connect_timeout: seconds(self.connect_timeout, "connect-timeout")?,
                 request_timeout: seconds(self.timeout, "timeout")?,
-                max_in_flight: self.max_in_flight.max(1),
+                max_in_flight: self.max_in_flight,
             },
-            concurrency: self.concurrency.max(1),
+            concurrency: self.concurrency,
             node_deadline: seconds(self.node_deadline, "node-deadline")?,
         })
     }
@@ -173,36 +182,122 @@ fn init_logging(verbose: u8) {
 
 async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
-        Command::Scan { inventory, options } => {
+        Command::Scan {
+            inventory: path,
+            options,
+        } => {
             let profile = options.profile()?;
             let scan_options = options.scan_options()?;
-            let inventory = Inventory::load(&inventory)?;
+            let inventory = Inventory::load(&path)?;
+            if inventory.nodes.is_empty() {
+                anyhow::bail!(
+                    "inventory {} lists no nodes\nhint: add one row per server below the header",
+                    path.display()
+                );
+            }
             let credentials = options.credentials()?;
+            check_credentials(&inventory, &credentials)?;
+            let sink = ReportSink::open(options.output.as_deref(), Some(&path))?;
             let report = scan(&inventory, &credentials, &profile, &scan_options).await?;
-            emit(&report, &options)
+            emit(&report, options.format, sink)
         }
         Command::Demo { mock_bmc_dir, options } => {
             let profile = options.profile()?;
             let mut scan_options = options.scan_options()?;
+            let sink = ReportSink::open(options.output.as_deref(), None)?;
             let demo = DemoRack::start(&mock_bmc_dir).await?;
             if !options.insecure && options.ca_file.is_none() {
                 scan_options.client.ca_file = Some(demo.ca_path());
             }
             let report = scan(&demo.inventory, &demo.credentials, &profile, &scan_options).await;
             demo.shutdown().await;
-            emit(&report?, &options)
+            emit(&report?, options.format, sink)
         }
     }
 }
 
-fn emit(report: &ScanReport, args: &ScanArgs) -> anyhow::Result<Outcome> {
-    let result = match &args.output {
-        Some(path) => {
-            let mut file =
-                std::fs::File::create(path).with_context(|| format!("cannot create report file {}", path.display()))?;
-            report::write(report, args.format, &mut file).and_then(|()| file.flush())
+/// Resolves every node's credentials before any BMC is contacted, so a missing variable or
+/// credentials-file entry is an input error, reported once for the whole inventory.
+fn check_credentials(inventory: &Inventory, credentials: &CredentialStore) -> anyhow::Result<()> {
+    const SHOWN: usize = 10;
+
+    let mut problems: Vec<String> = Vec::new();
+    let mut failing_nodes = 0;
+    for node in &inventory.nodes {
+        if let Err(err) = credentials.credentials_for(node) {
+            failing_nodes += 1;
+            let message = err.to_string();
+            if !problems.contains(&message) {
+                problems.push(message);
+            }
         }
-        None => report::write(report, args.format, &mut std::io::stdout().lock()),
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let mut text = format!("no credentials for {failing_nodes} of {} nodes:", inventory.nodes.len());
+    for problem in problems.iter().take(SHOWN) {
+        text.push_str("\n");
+        text.push_str(problem);
+    }
+    if problems.len() > SHOWN {
+        text.push_str(&format!("\n… and {} more", problems.len() - SHOWN));
+    }
+    anyhow::bail!(text)
+}
+
+/// Where the report goes: standard output, or a file written through a temporary file in
+/// the same folder, so a failed scan never leaves half a report or clobbers an old one.
+enum ReportSink {
+    Stdout,
+    File {
+        path: PathBuf,
+        temporary: tempfile::NamedTempFile,
+    },
+}
+
+impl ReportSink {
+    /// Opens the output before the scan starts, so an unwritable path fails in a second, not
+    /// after an hour of scanning.
+    fn open(output: Option<&std::path::Path>, inventory: Option<&std::path::Path>) -> anyhow::Result<ReportSink> {
+        let Some(path) = output else {
+            return Ok(ReportSink::Stdout);
+        };
+        let same_file = |a: &std::path::Path, b: &std::path::Path| match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if inventory.is_some_and(|inventory| same_file(path, inventory)) {
+            anyhow::bail!(
+                "--output {} is the inventory file\nhint: write the report to another file",
+                path.display()
+            );
+        }
+        let folder = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => std::path::Path::new("."),
+        };
+        let temporary = tempfile::NamedTempFile::new_in(folder)
+            .with_context(|| format!("cannot write the report file {}", path.display()))?;
+        Ok(ReportSink::File {
+            path: path.to_path_buf(),
+            temporary,
+        })
+    }
+}
+
+fn emit(report: &ScanReport, format: Format, sink: ReportSink) -> anyhow::Result<Outcome> {
+    let result = match sink {
+        ReportSink::Stdout => report::write(report, format, &mut std::io::stdout().lock()),
+        ReportSink::File { path, mut temporary } => {
+            report::write(report, format, temporary.as_file_mut())
+                .and_then(|()| temporary.as_file_mut().flush())
+                .with_context(|| format!("cannot write the report file {}", path.display()))?;
+            temporary
+                .persist(&path)
+                .with_context(|| format!("cannot write the report file {}", path.display()))?;
+            Ok(())
+        }
     };
     match result {
         Ok(()) => Ok(Outcome::of(report)),

@@ -159,11 +159,20 @@ fn write_node_details(node: &NodeReport, out: &mut dyn Write) -> io::Result<()> 
         if !finding.parts.is_empty() {
             writeln!(out, "           check:    {}", finding.parts.join(", "))?;
         }
-        if let Some(evidence) = finding.evidence.first() {
+        const SHOWN: usize = 3;
+        for (index, evidence) in finding.evidence.iter().take(SHOWN).enumerate() {
+            let label = if index == 0 { "evidence:" } else { "" };
             writeln!(
                 out,
-                "           evidence: {} {} = {}",
+                "           {label:<9} {} {} = {}",
                 evidence.uri, evidence.property, evidence.value
+            )?;
+        }
+        if finding.evidence.len() > SHOWN {
+            writeln!(
+                out,
+                "                     (+{} more in --format json)",
+                finding.evidence.len() - SHOWN
             )?;
         }
     }

@@ -15,7 +15,7 @@ use crate::collect::collect;
 use crate::credentials::CredentialStore;
 use crate::facts::NodeFacts;
 use crate::inventory::{Inventory, Node, Role};
-use crate::policy::{Finding, Profile, Verdict, judge_node};
+use crate::policy::{Finding, Profile, Subject, Verdict, judge_node};
 use crate::redfish::{ClientOptions, RedfishClient};
 
 /// Version of the JSON report schema; raised on any incompatible change.
@@ -64,10 +64,9 @@ pub struct NodeReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub system: Option<String>,
     pub verdict: Verdict,
-    /// Why the node could not be read, when `verdict` is `error`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why the node could not be read when `verdict` is `error`, else `null`.
     pub error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// What the BMC reported; `null` when the node could not be read.
     pub facts: Option<NodeFacts>,
     pub findings: Vec<Finding>,
     /// Wall time spent on the node, in milliseconds.
@@ -143,12 +142,16 @@ async fn scan_node(
 
     match read_node(client, node, credentials, options.node_deadline).await {
         Ok(facts) => {
-            report.findings = judge_node(&facts, node.role, profile);
+            let subject = Subject {
+                facts: &facts,
+                expected_gpus: node.gpus,
+            };
+            report.findings = judge_node(&subject, node.role, profile);
             report.verdict = Verdict::from_findings(&report.findings);
             report.facts = Some(facts);
         }
         Err(cause) => {
-            warn!(cause = %cause, "node could not be read");
+            warn!(hostname = %node.hostname, bmc = %node.bmc, cause = %cause, "node could not be read");
             report.error = Some(cause);
         }
     }
@@ -165,21 +168,38 @@ async fn read_node(
     credentials: &CredentialStore,
     deadline: Duration,
 ) -> Result<NodeFacts, String> {
-    let creds = credentials.credentials_for(node).map_err(|err| err.to_string())?;
-    let session = client.login(&node.bmc, &creds).await.map_err(|err| err.to_string())?;
+    let creds = credentials.credentials_for(node).map_err(|err| error_chain(&err))?;
+    let session = client.login(&node.bmc, &creds).await.map_err(|err| error_chain(&err))?;
 
     let collected = tokio::time::timeout(deadline, collect(&session, node.system.as_deref())).await;
 
     if let Err(err) = session.logout().await {
-        warn!(cause = %err, "logout failed");
+        warn!(hostname = %node.hostname, cause = %error_chain(&err), "logout failed");
     }
 
     match collected {
         Ok(Ok(facts)) => Ok(facts),
-        Ok(Err(err)) => Err(err.to_string()),
+        Ok(Err(err)) => Err(error_chain(&err)),
         Err(_) => Err(format!(
-            "node deadline of {}s exceeded\nhint: raise --node-deadline for slow BMCs",
-            deadline.as_secs()
+            "node deadline of {}s exceeded while reading resources\nhint: raise --node-deadline for slow BMCs",
+            deadline.as_secs_f64()
         )),
     }
+}
+
+/// Formats an error with every cause in its source chain, so a node's error says why
+/// (`failed to read /redfish/v1/Systems: … returned HTTP 500: …`).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Some errors repeat their source's message in their own; print each message once.
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -146,7 +146,7 @@ async fn unknown_rule_exits_three() {
 }
 
 #[tokio::test]
-async fn missing_credentials_make_the_node_an_error() {
+async fn missing_credentials_exit_two_before_any_login() {
     let mut rack = TestRack::new();
     rack.add("dell", "dell-xe9680-h100", None, "gpu-compute").await;
     let dir = tempfile::tempdir().unwrap();
@@ -155,13 +155,13 @@ async fn missing_credentials_make_the_node_an_error() {
 
     let output = run(command).await;
 
-    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(output.status.code(), Some(2));
     assert!(
-        text(&output.stdout).contains("RACKCHECK_PASSWORD"),
+        text(&output.stderr).contains("RACKCHECK_PASSWORD"),
         "{}",
-        text(&output.stdout)
+        text(&output.stderr)
     );
-    assert_eq!(rack.bmc("dell").stats().logins, 0);
+    assert_eq!(rack.bmc("dell").stats().requests, 0);
     rack.shutdown().await;
 }
 
@@ -215,4 +215,110 @@ fn invalid_profile_exits_two_naming_the_file() {
         "{}",
         text(&output.stderr)
     );
+}
+
+#[test]
+fn header_only_inventory_exits_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("empty.csv");
+    std::fs::write(&inventory, "rack,position,hostname,bmc,role\n").unwrap();
+
+    let output = rackcheck(&["scan", inventory.to_str().unwrap()]).output().unwrap();
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("lists no nodes"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn unwritable_output_fails_before_scanning() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("rack.csv");
+    std::fs::write(
+        &inventory,
+        "rack,position,hostname,bmc,role\nR1,1,gpu-1,127.0.0.1:9,gpu-compute\n",
+    )
+    .unwrap();
+
+    let started = std::time::Instant::now();
+    let output = rackcheck(&[
+        "scan",
+        inventory.to_str().unwrap(),
+        "-o",
+        "/nonexistent/dir/report.json",
+    ])
+    .env("RACKCHECK_USERNAME", USERNAME)
+    .env("RACKCHECK_PASSWORD", PASSWORD)
+    .output()
+    .unwrap();
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("/nonexistent/dir/report.json"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn output_over_inventory_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("rack.csv");
+    let original = "rack,position,hostname,bmc,role\nR1,1,gpu-1,127.0.0.1:9,gpu-compute\n";
+    std::fs::write(&inventory, original).unwrap();
+
+    let output = rackcheck(&["scan", inventory.to_str().unwrap(), "-o", inventory.to_str().unwrap()])
+        .env("RACKCHECK_USERNAME", USERNAME)
+        .env("RACKCHECK_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&inventory).unwrap(), original);
+}
+
+#[test]
+fn zero_concurrency_is_a_usage_error() {
+    let output = rackcheck(&["demo", "--concurrency", "0"]).output().unwrap();
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("at least 1"), "{}", text(&output.stderr));
+}
+
+#[test]
+fn out_of_range_timeout_is_a_usage_error() {
+    let output = rackcheck(&["demo", "--timeout", "1e30"]).output().unwrap();
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("--timeout `1000000000000000000000000000000`"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn report_file_is_written_whole() {
+    let mut rack = TestRack::new();
+    rack.add("dell", "dell-xe9680-h100", None, "gpu-compute").await;
+    let dir = tempfile::tempdir().unwrap();
+    let report_path = dir.path().join("report.json");
+
+    let output = run(scan_command(
+        &rack,
+        &dir,
+        &["--format", "json", "-o", report_path.to_str().unwrap()],
+    ))
+    .await;
+
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(output.stdout.is_empty());
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    assert_eq!(report["nodes"][0]["verdict"], "pass");
+    assert!(report["nodes"][0]["error"].is_null());
+    rack.shutdown().await;
 }

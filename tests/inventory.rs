@@ -231,3 +231,17 @@ fn unreadable_file_names_path() {
     assert!(matches!(err, InventoryError::Read { .. }));
     assert!(err.to_string().contains("does/not/exist.csv"), "{err}");
 }
+
+#[test]
+fn gpu_count_column_is_read() {
+    let text = "rack,position,hostname,bmc,role,gpus\nR1,1,gpu-1,127.0.0.1:8443,gpu-compute,8\nR1,2,stor-1,127.0.0.1:8444,storage,\n";
+    let inventory = Inventory::parse(text, "rack.csv").unwrap();
+    assert_eq!(inventory.nodes[0].gpus, Some(8));
+    assert_eq!(inventory.nodes[1].gpus, None);
+}
+
+#[test]
+fn invalid_gpu_count_is_reported() {
+    let text = "rack,position,hostname,bmc,role,gpus\nR1,1,gpu-1,127.0.0.1:8443,gpu-compute,eight\n";
+    assert_one_problem(text, 2, &["invalid GPU count `eight`"]);
+}

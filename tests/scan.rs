@@ -119,6 +119,21 @@ async fn mixed_rack_gets_correct_verdicts() {
 }
 
 #[tokio::test]
+async fn missing_gpu_fails_the_expected_count() {
+    let mut rack = TestRack::new();
+    let bmc = rack.add("dell", DELL, Some("dell-xe9680-h100--gpu8-missing"), "gpu-compute").await;
+    let csv = format!("rack,position,hostname,bmc,role,gpus\nR1,1,dell,{},gpu-compute,8\n", bmc.addr());
+    let inventory = rackcheck::inventory::Inventory::parse(&csv, "gpus.csv").unwrap();
+
+    let report = rack.scan_inventory(&inventory).await;
+
+    let node = node(&report, "dell");
+    assert_eq!(status_of(node, "gpu-count"), Status::Fail);
+    assert_eq!(node.verdict, Verdict::Fail);
+    rack.shutdown().await;
+}
+
+#[tokio::test]
 async fn failing_finding_names_part_and_evidence() {
     let mut rack = TestRack::new();
     rack.add(
@@ -316,4 +331,24 @@ fn mock_rack_config_matches_its_inventory() {
         assert_eq!(node.bmc.port(), bmc.listen.port());
         assert_eq!(node.bmc.host(), bmc.listen.ip().to_string());
     }
+}
+
+#[tokio::test]
+async fn node_error_keeps_its_cause() {
+    let scenario = Scenario {
+        description: "no Systems collection".into(),
+        remove: vec!["/redfish/v1/Systems".into()],
+        ..Scenario::default()
+    };
+    let mockup = load(DELL).try_apply(&scenario).unwrap();
+    let mut rack = TestRack::new();
+    rack.add_mockup("dell", mockup, BmcConfig::loopback(USERNAME, PASSWORD), "gpu-compute")
+        .await;
+
+    let report = rack.scan().await;
+
+    let error = node(&report, "dell").error.clone().unwrap();
+    assert!(error.contains("/redfish/v1/Systems"), "{error}");
+    assert!(error.contains("HTTP 404"), "{error}");
+    rack.shutdown().await;
 }

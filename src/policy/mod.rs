@@ -1,6 +1,6 @@
 //! The requirements profile and the rules that turn facts into findings.
 //!
-//! The policy never does I/O: [`judge_node`] takes a node's [`NodeFacts`] and the
+//! The policy never does I/O: [`judge_node`] takes a node's facts and expectations and the
 //! [`Profile`] and returns one [`Finding`] per enabled rule that applies to the node's role.
 //! Key types: [`Status`], the outcome of one rule; [`Finding`], that outcome with its
 //! evidence; [`Verdict`], the roll-up for a node.
@@ -13,12 +13,11 @@ mod rules;
 pub use bios_keys::{BiosKey, BiosKeyTable};
 pub use gpu_models::{Architecture, GpuModel, GpuTable, architecture_from_model, parse_pci_id};
 pub use profile::{Profile, ProfileError, RuleConfig, Severity};
-pub use rules::{RULES, RuleInfo};
+pub use rules::{RULES, RuleInfo, Subject};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::facts::NodeFacts;
 use crate::inventory::Role;
 
 /// The outcome of one rule on one node.
@@ -33,6 +32,9 @@ pub enum Status {
     Unknown,
     /// Redfish cannot show it; the in-band stage must check it.
     InBand,
+    /// The rule does not apply to this node (no expected value given, or a part the rule
+    /// does not cover); the observed text says why.
+    NotApplicable,
     /// The node could not be read.
     Error,
 }
@@ -45,6 +47,7 @@ impl Status {
             Status::Fail => "fail",
             Status::Unknown => "unknown",
             Status::InBand => "in-band",
+            Status::NotApplicable => "not-applicable",
             Status::Error => "error",
         }
     }
@@ -144,12 +147,12 @@ impl std::fmt::Display for Verdict {
 }
 
 /// Judges one node: runs every enabled rule of the profile that applies to `role`.
-pub fn judge_node(facts: &NodeFacts, role: Role, profile: &Profile) -> Vec<Finding> {
+pub fn judge_node(subject: &Subject, role: Role, profile: &Profile) -> Vec<Finding> {
     profile
         .enabled_rules()
         .filter(|(_, config)| config.roles.contains(&role))
         .map(|(rule, config)| {
-            let outcome = (rule.check)(facts, profile);
+            let outcome = (rule.check)(subject, profile);
             outcome.into_finding(rule, config)
         })
         .collect()

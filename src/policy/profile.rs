@@ -204,6 +204,16 @@ impl Profile {
 
 fn validate(file: &ProfileFile, text: &str, source_name: &str) -> Vec<String> {
     let mut problems = Vec::new();
+    if file.boot.raid_types.is_empty() {
+        problems.push(format!(
+            "{source_name}: [boot] raid_types is empty\nhint: list the RAIDType values that count as a mirror, such as \"RAID1\""
+        ));
+    }
+    if file.boot.min_capacity_gb == 0 {
+        problems.push(format!(
+            "{source_name}: [boot] min_capacity_gb is 0\nhint: give the boot array's minimum in GB"
+        ));
+    }
     let mut seen = BTreeSet::new();
     let known: Vec<&str> = RULES.iter().map(|rule| rule.id).collect();
 
@@ -273,6 +283,17 @@ mod tests {
             err.contains(&format!("test.toml:{line}: unknown rule `dimm-ecc-typo`")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn empty_raid_types_are_rejected() {
+        let text = BUILTIN_PROFILE.replacen(
+            "raid_types = [\"RAID1\", \"RAID10\", \"RAID1E\", \"RAID1Triple\", \"RAID10Triple\"]",
+            "raid_types = []",
+            1,
+        );
+        let err = Profile::parse(&text, "test.toml").unwrap_err().to_string();
+        assert!(err.contains("raid_types is empty"), "{err}");
     }
 
     #[test]

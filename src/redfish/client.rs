@@ -75,6 +75,7 @@ pub enum ClientError {
 pub struct RedfishClient {
     http: reqwest::Client,
     request_timeout: Duration,
+    connect_timeout: Duration,
     max_in_flight: usize,
     /// In-flight permits by BMC, so that several sessions on one BMC share its limit.
     limits: Arc<Mutex<HashMap<BmcAddress, Arc<Semaphore>>>>,
@@ -106,6 +107,7 @@ impl RedfishClient {
         Ok(RedfishClient {
             http,
             request_timeout: options.request_timeout,
+            connect_timeout: options.connect_timeout,
             max_in_flight: options.max_in_flight,
             limits: Arc::default(),
         })
@@ -151,6 +153,7 @@ impl RedfishClient {
             bmc: bmc.clone(),
             limit: limit.clone(),
             request_timeout: self.request_timeout,
+            connect_timeout: self.connect_timeout,
         }
     }
 }

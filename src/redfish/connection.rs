@@ -29,6 +29,8 @@ pub(crate) struct BmcConnection {
     /// Permits for requests in flight, shared by every session on this BMC.
     pub(crate) limit: Arc<Semaphore>,
     pub(crate) request_timeout: Duration,
+    /// Only for messages: reqwest enforces it.
+    pub(crate) connect_timeout: Duration,
 }
 
 /// A complete response: status, headers and the whole body.
@@ -112,6 +114,10 @@ impl BmcConnection {
         if err.is_connect() && is_certificate_error(err) {
             RedfishError::Certificate { bmc, cause }
         } else if err.is_connect() {
+            let cause = match connect_hint(&cause, self.connect_timeout) {
+                Some(hint) => format!("{cause}\n  hint: {hint}"),
+                None => cause,
+            };
             RedfishError::Connect { bmc, cause }
         } else if err.is_timeout() {
             RedfishError::Timeout {
@@ -171,6 +177,26 @@ fn error_causes(err: &reqwest::Error) -> String {
         return err.to_string();
     }
     causes.join(": ")
+}
+
+/// Explains the usual connection failures in a technician's terms, from the causes' text:
+/// hyper and rustls report them only as messages, not as distinct error types.
+fn connect_hint(cause: &str, connect_timeout: Duration) -> Option<String> {
+    if cause.contains("InvalidContentType") || cause.contains("corrupt message") {
+        Some("the BMC did not answer with TLS; check that the port serves HTTPS, not plain HTTP".to_string())
+    } else if cause.contains("timed out") {
+        Some(format!(
+            "no TCP and TLS connection within --connect-timeout ({}s); check that the BMC is up and reachable",
+            connect_timeout.as_secs_f64()
+        ))
+    } else if cause.contains("Connection refused") {
+        Some(
+            "nothing accepts connections on that port; check the address and that the BMC's web server is on"
+                .to_string(),
+        )
+    } else {
+        None
+    }
 }
 
 /// True when a rustls certificate error is among the causes.

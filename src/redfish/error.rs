@@ -12,9 +12,7 @@ pub enum RedfishError {
 
     /// The BMC's TLS certificate was rejected: not signed by a trusted CA, expired, or for
     /// another name.
-    #[error(
-        "TLS certificate of {bmc} rejected: {cause}\n  hint: pass `--ca-file` with the CA that signed the BMC's certificate, or `--insecure` to accept self-signed certificates"
-    )]
+    #[error("TLS certificate of {bmc} rejected: {cause}\n  hint: {}", certificate_hint(.cause))]
     Certificate { bmc: String, cause: String },
 
     /// No response within the request timeout.
@@ -22,7 +20,10 @@ pub enum RedfishError {
     Timeout { bmc: String, uri: String, after: Duration },
 
     /// The BMC rejected the credentials (401/403 on login or on a read).
-    #[error("authentication failed on {bmc}{uri}: HTTP {status}{}", message_suffix(.message))]
+    #[error(
+        "authentication failed on {bmc}{uri}: HTTP {status}{}\n  hint: check the username and password for this BMC (RACKCHECK_USERNAME and RACKCHECK_PASSWORD, or the row's entry in the credentials file)",
+        message_suffix(.message)
+    )]
     Unauthorized {
         bmc: String,
         uri: String,
@@ -67,6 +68,18 @@ pub enum RedfishError {
     /// A stored capture has no file for this URI.
     #[error("{uri} is not in the capture")]
     NotCaptured { uri: String },
+}
+
+/// Suggests a fix for a rejected certificate. webpki rejects a self-signed certificate that is
+/// marked as a CA (`CaUsedAsEndEntity`) even when it is passed with `--ca-file`, as many
+/// factory BMC certificates are.
+fn certificate_hint(cause: &str) -> &'static str {
+    if cause.contains("CaUsedAsEndEntity") {
+        "the BMC presents a CA certificate as its own server certificate, which cannot be trusted through `--ca-file`; \
+         replace it with a server certificate signed by the site CA, or pass `--insecure`"
+    } else {
+        "pass `--ca-file` with the CA that signed the BMC's certificate, or `--insecure` to accept self-signed certificates"
+    }
 }
 
 fn message_suffix(message: &Option<String>) -> String {

@@ -1,7 +1,6 @@
 //! BIOS rules: the IOMMU is disabled in the current BIOS settings.
 
-use super::{Outcome, RuleInfo};
-use crate::facts::NodeFacts;
+use super::{Outcome, RuleInfo, Subject};
 use crate::policy::bios_keys::{Switch, switch_of};
 use crate::policy::{Evidence, Profile, Status};
 
@@ -11,7 +10,8 @@ pub const IOMMU_DISABLED: RuleInfo = RuleInfo {
     check: check_iommu,
 };
 
-fn check_iommu(facts: &NodeFacts, profile: &Profile) -> Outcome {
+fn check_iommu(subject: &Subject, profile: &Profile) -> Outcome {
+    let facts = subject.facts;
     let expected = "IOMMU attribute Disabled in the current BIOS settings";
     let Some(bios) = &facts.bios else {
         return Outcome::new(Status::Unknown, expected, "no Bios resource reported by the BMC");

@@ -1,7 +1,6 @@
 //! CPU rules: enough physical cores for the GPUs.
 
-use super::{Outcome, RuleInfo};
-use crate::facts::NodeFacts;
+use super::{Outcome, RuleInfo, Subject};
 use crate::policy::{Evidence, Profile, Status};
 
 pub const CORES_PER_GPU: RuleInfo = RuleInfo {
@@ -10,13 +9,22 @@ pub const CORES_PER_GPU: RuleInfo = RuleInfo {
     check: check_cores,
 };
 
-fn check_cores(facts: &NodeFacts, profile: &Profile) -> Outcome {
+fn check_cores(subject: &Subject, profile: &Profile) -> Outcome {
+    let facts = subject.facts;
     let gpus = facts.gpus.len() as u32;
     let required = profile.cpu.cores_per_gpu * gpus + profile.cpu.reserved_cores;
     let expected = format!(
         ">= {required} cores ({} per GPU x {gpus} GPUs + {})",
         profile.cpu.cores_per_gpu, profile.cpu.reserved_cores
     );
+
+    if gpus == 0 {
+        return Outcome::new(
+            Status::Unknown,
+            expected,
+            "no GPU reported by the BMC, so the core requirement is unknown",
+        );
+    }
 
     let evidence: Vec<Evidence> = facts
         .cpus
@@ -88,6 +96,11 @@ mod tests {
             status("cpu-cores-per-gpu", &node(&[Some(56), None], 8)),
             Status::Unknown
         );
+    }
+
+    #[test]
+    fn no_gpus_is_unknown() {
+        assert_eq!(status("cpu-cores-per-gpu", &node(&[Some(64)], 0)), Status::Unknown);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! GPU rules: every GPU is an NVIDIA GPU of an accepted architecture.
 
-use super::{Outcome, RuleInfo};
-use crate::facts::{Gpu, NodeFacts};
+use super::{Outcome, RuleInfo, Subject};
+use crate::facts::Gpu;
 use crate::policy::gpu_models::{Identification, NVIDIA_VENDOR_ID, architecture_from_model, parse_pci_id};
 use crate::policy::{Evidence, Profile, Status};
 
@@ -9,6 +9,12 @@ pub const NVIDIA: RuleInfo = RuleInfo {
     id: "gpu-nvidia",
     description: "every GPU is an NVIDIA GPU, and the node has at least one",
     check: check_vendor,
+};
+
+pub const COUNT: RuleInfo = RuleInfo {
+    id: "gpu-count",
+    description: "the node shows as many working GPUs as the inventory expects",
+    check: check_count,
 };
 
 pub const ARCHITECTURE: RuleInfo = RuleInfo {
@@ -65,10 +71,17 @@ fn vendor_evidence(gpu: &Gpu) -> Vec<Evidence> {
     ]
 }
 
-fn check_vendor(facts: &NodeFacts, _profile: &Profile) -> Outcome {
+fn check_vendor(subject: &Subject, _profile: &Profile) -> Outcome {
+    let facts = subject.facts;
     let expected = "NVIDIA GPUs only, at least one";
+    // A BMC that lists no GPU does not prove there is none: HPE iLO 5 shows GPUs only in OEM
+    // resources, and many BMCs fill in PCIe inventory only after the host has been powered on.
     if facts.gpus.is_empty() {
-        return Outcome::new(Status::Fail, expected, "no GPU reported by the BMC");
+        return Outcome::new(
+            Status::Unknown,
+            expected,
+            "no GPU reported by the BMC; check in-band with `nvidia-smi -L`",
+        );
     }
 
     let mut others = Vec::new();
@@ -109,7 +122,54 @@ fn check_vendor(facts: &NodeFacts, _profile: &Profile) -> Outcome {
     Outcome::new(Status::Pass, expected, format!("{} NVIDIA GPUs", facts.gpus.len())).with_evidence(evidence)
 }
 
-fn check_architecture(facts: &NodeFacts, profile: &Profile) -> Outcome {
+/// True when a GPU is listed but not working: disabled, offline or reporting a fault.
+fn is_broken(gpu: &Gpu) -> bool {
+    let state_off = matches!(
+        gpu.state.as_deref(),
+        Some("Disabled" | "UnavailableOffline" | "Quiesced")
+    );
+    state_off || super::is_unhealthy(gpu.health.as_deref())
+}
+
+fn check_count(subject: &Subject, _profile: &Profile) -> Outcome {
+    let facts = subject.facts;
+    let working = facts.gpus.iter().filter(|gpu| !is_broken(gpu)).count();
+    let Some(expected) = subject.expected_gpus else {
+        let observed = format!("{working} working GPUs; the inventory gives no expected count (column `gpus`)");
+        return Outcome::new(Status::NotApplicable, "the inventory's GPU count", observed);
+    };
+
+    let expected_text = format!("{expected} working GPUs");
+    let broken: Vec<&Gpu> = facts.gpus.iter().filter(|gpu| is_broken(gpu)).collect();
+    let mut evidence: Vec<Evidence> = broken
+        .iter()
+        .flat_map(|gpu| {
+            [
+                Evidence::optional(&gpu.uri, "Status/Health", &gpu.health),
+                Evidence::optional(&gpu.uri, "Status/State", &gpu.state),
+            ]
+        })
+        .collect();
+    if evidence.is_empty() {
+        evidence = facts
+            .gpus
+            .iter()
+            .map(|gpu| Evidence::optional(&gpu.uri, "Status/State", &gpu.state))
+            .collect();
+    }
+
+    let observed = format!("{working} working of {} GPUs listed", facts.gpus.len());
+    if working == expected as usize {
+        return Outcome::new(Status::Pass, expected_text, observed).with_evidence(evidence);
+    }
+    let parts = broken.iter().map(|gpu| label(gpu)).collect();
+    Outcome::new(Status::Fail, expected_text, observed)
+        .with_parts(parts)
+        .with_evidence(evidence)
+}
+
+fn check_architecture(subject: &Subject, profile: &Profile) -> Outcome {
+    let facts = subject.facts;
     let minimum = profile.gpu.min_architecture;
     let expected = format!("{} or newer", minimum.name());
     if facts.gpus.is_empty() {
@@ -169,7 +229,7 @@ fn check_architecture(facts: &NodeFacts, profile: &Profile) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::status;
+    use super::super::test_support::{run_expecting, status};
     use crate::facts::{Gpu, NodeFacts};
     use crate::policy::Status;
 
@@ -208,8 +268,8 @@ mod tests {
     }
 
     #[test]
-    fn no_gpus_fails_vendor_rule() {
-        assert_eq!(status("gpu-nvidia", &node(vec![])), Status::Fail);
+    fn no_gpus_is_unknown() {
+        assert_eq!(status("gpu-nvidia", &node(vec![])), Status::Unknown);
     }
 
     #[test]
@@ -229,6 +289,34 @@ mod tests {
             status("gpu-nvidia", &node(vec![gpu(Some("0x0000"), None, None)])),
             Status::Unknown
         );
+    }
+
+    #[test]
+    fn count_matches_inventory() {
+        let facts = node(vec![gpu(Some("0x10de"), None, None); 8]);
+        assert_eq!(run_expecting("gpu-count", &facts, Some(8)).status, Status::Pass);
+        assert_eq!(run_expecting("gpu-count", &facts, Some(7)).status, Status::Fail);
+    }
+
+    #[test]
+    fn missing_gpu_fails_count() {
+        let facts = node(vec![gpu(Some("0x10de"), None, None); 7]);
+        assert_eq!(run_expecting("gpu-count", &facts, Some(8)).status, Status::Fail);
+    }
+
+    #[test]
+    fn critical_gpu_is_not_counted() {
+        let mut gpus = vec![gpu(Some("0x10de"), None, None); 8];
+        gpus[4].health = Some("Critical".into());
+        let outcome = run_expecting("gpu-count", &node(gpus), Some(8));
+        assert_eq!(outcome.status, Status::Fail);
+        assert_eq!(outcome.parts, vec!["GPU GPU1".to_string()]);
+    }
+
+    #[test]
+    fn count_without_expectation_is_not_applicable() {
+        let facts = node(vec![gpu(Some("0x10de"), None, None); 8]);
+        assert_eq!(status("gpu-count", &facts), Status::NotApplicable);
     }
 
     #[test]

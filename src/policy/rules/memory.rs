@@ -1,7 +1,7 @@
 //! Memory rules: every populated DIMM has ECC.
 
-use super::{Outcome, RuleInfo, is_absent};
-use crate::facts::{Dimm, NodeFacts};
+use super::{Outcome, RuleInfo, Subject, is_absent};
+use crate::facts::Dimm;
 use crate::policy::{Evidence, Profile, Status};
 
 pub const ECC: RuleInfo = RuleInfo {
@@ -43,7 +43,8 @@ fn label(dimm: &Dimm) -> String {
     format!("DIMM {}", dimm.locator.as_deref().unwrap_or(&dimm.id))
 }
 
-fn check_ecc(facts: &NodeFacts, _profile: &Profile) -> Outcome {
+fn check_ecc(subject: &Subject, _profile: &Profile) -> Outcome {
+    let facts = subject.facts;
     let expected = "ErrorCorrection SingleBitECC or MultiBitECC on every populated DIMM";
     let populated: Vec<&Dimm> = facts.dimms.iter().filter(|d| !is_absent(d.state.as_deref())).collect();
     if populated.is_empty() {
@@ -87,7 +88,15 @@ fn check_ecc(facts: &NodeFacts, _profile: &Profile) -> Outcome {
             .with_parts(undecided)
             .with_evidence(bad_evidence);
     }
-    let observed = format!("{} DIMMs with ECC", populated.len());
+    let inferred = populated.iter().filter(|dimm| dimm.error_correction.is_none()).count();
+    let observed = if inferred == 0 {
+        format!("{} DIMMs with ECC", populated.len())
+    } else {
+        format!(
+            "{} DIMMs with ECC ({inferred} without ErrorCorrection, judged by 8 or 16 check bits of BusWidthBits over DataWidthBits)",
+            populated.len()
+        )
+    };
     Outcome::new(Status::Pass, expected, observed).with_evidence(good_evidence)
 }
 

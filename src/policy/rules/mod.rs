@@ -16,12 +16,21 @@ use crate::facts::NodeFacts;
 pub struct RuleInfo {
     pub id: &'static str,
     pub description: &'static str,
-    pub check: fn(&NodeFacts, &Profile) -> Outcome,
+    pub check: fn(&Subject, &Profile) -> Outcome,
+}
+
+/// What a rule judges: a node's facts and what the inventory expects of the node.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub facts: &'a NodeFacts,
+    /// GPUs the inventory says the node has, when it says.
+    pub expected_gpus: Option<u32>,
 }
 
 /// Every rule rackcheck implements, in report order.
 pub static RULES: &[RuleInfo] = &[
     gpu::NVIDIA,
+    gpu::COUNT,
     gpu::ARCHITECTURE,
     cpu::CORES_PER_GPU,
     memory::ECC,
@@ -104,9 +113,14 @@ pub(crate) mod test_support {
 
     /// Runs one rule by id on `facts` with the built-in profile.
     pub fn run(id: &str, facts: &NodeFacts) -> super::Outcome {
+        run_expecting(id, facts, None)
+    }
+
+    /// Runs one rule by id on `facts` with an expected GPU count.
+    pub fn run_expecting(id: &str, facts: &NodeFacts, expected_gpus: Option<u32>) -> super::Outcome {
         let profile = Profile::builtin();
         let rule = RULES.iter().find(|rule| rule.id == id).expect("rule exists");
-        (rule.check)(facts, &profile)
+        (rule.check)(&super::Subject { facts, expected_gpus }, &profile)
     }
 
     pub fn status(id: &str, facts: &NodeFacts) -> Status {

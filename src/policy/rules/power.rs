@@ -1,7 +1,7 @@
 //! Power rules: the PSUs are redundant (N+1 or better) and every installed PSU is healthy.
 
-use super::{Outcome, RuleInfo, is_absent, is_unhealthy};
-use crate::facts::{NodeFacts, PowerRedundancy, PowerSupply};
+use super::{Outcome, RuleInfo, Subject, is_absent, is_unhealthy};
+use crate::facts::{PowerRedundancy, PowerSupply};
 use crate::policy::{Evidence, Profile, Status};
 
 pub const REDUNDANCY: RuleInfo = RuleInfo {
@@ -31,18 +31,30 @@ fn is_failed(psu: &PowerSupply) -> bool {
 
 fn psu_evidence(psu: &PowerSupply) -> Vec<Evidence> {
     vec![
-        Evidence::optional(&psu.uri, "Status/State", &psu.state),
         Evidence::optional(&psu.uri, "Status/Health", &psu.health),
+        Evidence::optional(&psu.uri, "Status/State", &psu.state),
     ]
 }
 
 fn group_evidence(group: &PowerRedundancy) -> Vec<Evidence> {
     vec![
+        Evidence::optional(&group.uri, "Status/Health", &group.health),
+        Evidence::optional(&group.uri, "Status/State", &group.state),
         Evidence::optional(&group.uri, "Mode", &group.mode),
         Evidence::optional(&group.uri, "MinNumNeeded", &group.min_needed),
-        Evidence::optional(&group.uri, "Status/State", &group.state),
-        Evidence::optional(&group.uri, "Status/Health", &group.health),
     ]
+}
+
+/// Points at the resource whose redundancy property is missing: `Power` for a supply listed
+/// as `…/Power#/PowerSupplies/0`, `PowerSubsystem` for `…/PowerSubsystem/PowerSupplies/PSU1`.
+fn missing_redundancy(psu_uri: &str) -> Evidence {
+    if let Some((power, _)) = psu_uri.split_once('#') {
+        return Evidence::new(power.trim_end_matches('/'), "Redundancy", serde_json::Value::Null);
+    }
+    match psu_uri.split_once("/PowerSupplies/") {
+        Some((subsystem, _)) => Evidence::new(subsystem, "PowerSupplyRedundancy", serde_json::Value::Null),
+        None => Evidence::new(psu_uri, "Redundancy", serde_json::Value::Null),
+    }
 }
 
 /// Explains why a redundancy group does not provide redundancy, or returns `None`.
@@ -67,7 +79,8 @@ fn group_problem(group: &PowerRedundancy, healthy: usize) -> Option<String> {
     }
 }
 
-fn check_redundancy(facts: &NodeFacts, _profile: &Profile) -> Outcome {
+fn check_redundancy(subject: &Subject, _profile: &Profile) -> Outcome {
+    let facts = subject.facts;
     let expected = "a redundant PSU group (N+1 or better) with every installed PSU healthy";
     let installed: Vec<&PowerSupply> = facts
         .power
@@ -121,7 +134,9 @@ fn check_redundancy(facts: &NodeFacts, _profile: &Profile) -> Outcome {
     }
     if groups.is_empty() {
         let observed = format!("{healthy} healthy PSUs, but the BMC reports no redundancy group");
-        return Outcome::new(Status::Unknown, expected, observed).with_evidence(evidence);
+        let mut missing: Vec<Evidence> = installed.iter().map(|psu| missing_redundancy(&psu.uri)).collect();
+        missing.dedup();
+        return Outcome::new(Status::Unknown, expected, observed).with_evidence(missing);
     }
 
     let modes: Vec<&str> = groups.iter().filter_map(|group| group.mode.as_deref()).collect();

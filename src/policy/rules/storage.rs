@@ -4,7 +4,7 @@
 //! than working arrays. Where the BMC shows no RAID volume at all, the array may be software
 //! RAID, which only the installed OS can see, so the check is handed to the in-band stage.
 
-use super::{Outcome, RuleInfo, gigabytes};
+use super::{Outcome, RuleInfo, Subject, gigabytes};
 use crate::facts::{NodeFacts, Volume};
 use crate::policy::{Evidence, Profile, Status};
 
@@ -64,7 +64,8 @@ fn boot_mirror<'a>(facts: &'a NodeFacts, profile: &Profile) -> Option<&'a Volume
         .min_by_key(|volume| volume.capacity_bytes.unwrap_or(u64::MAX))
 }
 
-fn check_raid1(facts: &NodeFacts, profile: &Profile) -> Outcome {
+fn check_raid1(subject: &Subject, profile: &Profile) -> Outcome {
+    let facts = subject.facts;
     let expected = format!(
         "a boot volume of RAIDType {} with at least 2 drives",
         profile.boot.raid_types.join(" or ")
@@ -111,7 +112,8 @@ fn check_raid1(facts: &NodeFacts, profile: &Profile) -> Outcome {
         .with_evidence(evidence)
 }
 
-fn check_capacity(facts: &NodeFacts, profile: &Profile) -> Outcome {
+fn check_capacity(subject: &Subject, profile: &Profile) -> Outcome {
+    let facts = subject.facts;
     let minimum_bytes = profile.boot.min_capacity_gb * 1_000_000_000;
     let expected = format!(">= {} GB usable on the boot mirror", profile.boot.min_capacity_gb);
     let Some(volume) = boot_mirror(facts, profile) else {
