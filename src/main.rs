@@ -44,6 +44,16 @@ enum Command {
         #[command(flatten)]
         options: ScanArgs,
     },
+    /// List every requirement of the requirements document and how the profile covers it.
+    Requirements {
+        /// Requirements profile (TOML); the built-in profile when omitted.
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
+
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +157,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(match &cli.command {
         Command::Scan { options, .. } | Command::Demo { options, .. } => options.verbose,
+        Command::Requirements { .. } => 0,
     });
 
     let runtime = match tokio::runtime::Runtime::new() {
@@ -182,6 +193,19 @@ fn init_logging(verbose: u8) {
 
 async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
+        Command::Requirements { profile, format } => {
+            let profile = match profile {
+                Some(path) => Profile::load(&path)?,
+                None => Profile::builtin(),
+            };
+            let list = rackcheck::policy::requirements(&profile);
+            match report::write_requirements(&list, format, &mut std::io::stdout().lock()) {
+                Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(err).context("cannot write the requirements table");
+                }
+                _ => Ok(Outcome::Pass),
+            }
+        }
         Command::Scan {
             inventory: path,
             options,

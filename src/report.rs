@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
-use crate::policy::{Status, Verdict};
+use crate::policy::{Requirement, Status, Verdict};
 use crate::scan::{NodeReport, ScanReport};
 
 /// Output formats of `scan` and `demo`.
@@ -177,4 +177,53 @@ fn write_node_details(node: &NodeReport, out: &mut dyn Write) -> io::Result<()> 
         }
     }
     Ok(())
+}
+
+#[derive(Tabled)]
+struct RequirementRow {
+    id: String,
+    section: String,
+    coverage: &'static str,
+    rules: String,
+    #[tabled(rename = "in-band command or site evidence")]
+    handoff: String,
+}
+
+/// Writes the requirements table: one row per requirement, or one JSON object per requirement.
+pub fn write_requirements(list: &[Requirement], format: Format, out: &mut dyn Write) -> io::Result<()> {
+    if format == Format::Json {
+        serde_json::to_writer_pretty(&mut *out, list)?;
+        return writeln!(out);
+    }
+
+    const HANDOFF_CHARS: usize = 70;
+    let rows: Vec<RequirementRow> = list
+        .iter()
+        .map(|requirement| {
+            let handoff = requirement.inband_command.as_deref().or(requirement.site_evidence.as_deref()).unwrap_or("");
+            let mut shortened: String = handoff.chars().take(HANDOFF_CHARS).collect();
+            if handoff.chars().count() > HANDOFF_CHARS {
+                shortened.push('…');
+            }
+            RequirementRow {
+                id: requirement.id.clone(),
+                section: requirement.section.clone(),
+                coverage: requirement.coverage.as_str(),
+                rules: requirement.rules.join(", "),
+                handoff: shortened,
+            }
+        })
+        .collect();
+    writeln!(out, "{}", Table::new(rows).with(Style::sharp()))?;
+
+    let count = |coverage| list.iter().filter(|r| r.coverage == coverage).count();
+    writeln!(
+        out,
+        "{} requirements: {} out-of-band, {} partly, {} in-band, {} site (full commands in --format json)",
+        list.len(),
+        count(crate::policy::Coverage::OutOfBand),
+        count(crate::policy::Coverage::Partly),
+        count(crate::policy::Coverage::InBand),
+        count(crate::policy::Coverage::Site),
+    )
 }

@@ -322,3 +322,21 @@ async fn report_file_is_written_whole() {
     assert!(report["nodes"][0]["error"].is_null());
     rack.shutdown().await;
 }
+
+#[test]
+fn requirements_json_lists_every_id() {
+    let output = rackcheck(&["requirements", "--format", "json"]).output().unwrap();
+
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let list: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 85);
+    for requirement in list {
+        let coverage = requirement["coverage"].as_str().unwrap();
+        assert!(["out-of-band", "partly", "in-band", "site"].contains(&coverage), "{requirement}");
+        assert!(requirement["id"].is_string() && requirement["section"].is_string());
+        assert!(requirement["rules"].is_array());
+    }
+    let ecc = list.iter().find(|r| r["id"] == "M-1").unwrap();
+    assert!(ecc["rules"].as_array().unwrap().contains(&Value::from("dimm-ecc")));
+}

@@ -8,11 +8,13 @@
 mod bios_keys;
 mod gpu_models;
 mod profile;
+mod requirements;
 mod rules;
 
 pub use bios_keys::{BiosKey, BiosKeyTable};
 pub use gpu_models::{Architecture, GpuModel, GpuTable, architecture_from_model, parse_pci_id};
 pub use profile::{Profile, ProfileError, RuleConfig, Severity};
+pub use requirements::{Coverage, Requirement, cited_ids, requirements};
 pub use rules::{RULES, RuleInfo, Subject};
 
 use serde::{Deserialize, Serialize};
