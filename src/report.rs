@@ -200,7 +200,11 @@ pub fn write_requirements(list: &[Requirement], format: Format, out: &mut dyn Wr
     let rows: Vec<RequirementRow> = list
         .iter()
         .map(|requirement| {
-            let handoff = requirement.inband_command.as_deref().or(requirement.site_evidence.as_deref()).unwrap_or("");
+            let handoff = requirement
+                .inband_command
+                .as_deref()
+                .or(requirement.site_evidence.as_deref())
+                .unwrap_or("");
             let mut shortened: String = handoff.chars().take(HANDOFF_CHARS).collect();
             if handoff.chars().count() > HANDOFF_CHARS {
                 shortened.push('…');

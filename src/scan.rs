@@ -144,6 +144,7 @@ async fn scan_node(
         Ok(facts) => {
             let subject = Subject {
                 facts: &facts,
+                role: node.role,
                 expected_gpus: node.gpus,
             };
             report.findings = judge_node(&subject, node.role, profile);

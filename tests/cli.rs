@@ -106,7 +106,7 @@ async fn demo_table_shows_failures_with_evidence() {
 #[tokio::test]
 async fn passing_rack_exits_zero() {
     let mut rack = TestRack::new();
-    rack.add("dell", "dell-xe9680-h100", None, "gpu-compute").await;
+    rack.add("smc", "supermicro-as4125gs-l40s", None, "gpu-compute").await;
     let dir = tempfile::tempdir().unwrap();
 
     let output = run(scan_command(&rack, &dir, &[])).await;
@@ -148,7 +148,7 @@ async fn unknown_rule_exits_three() {
 #[tokio::test]
 async fn missing_credentials_exit_two_before_any_login() {
     let mut rack = TestRack::new();
-    rack.add("dell", "dell-xe9680-h100", None, "gpu-compute").await;
+    rack.add("smc", "supermicro-as4125gs-l40s", None, "gpu-compute").await;
     let dir = tempfile::tempdir().unwrap();
     let mut command = scan_command(&rack, &dir, &[]);
     command.env_remove("RACKCHECK_PASSWORD");
@@ -161,7 +161,7 @@ async fn missing_credentials_exit_two_before_any_login() {
         "{}",
         text(&output.stderr)
     );
-    assert_eq!(rack.bmc("dell").stats().requests, 0);
+    assert_eq!(rack.bmc("smc").stats().requests, 0);
     rack.shutdown().await;
 }
 
@@ -304,7 +304,7 @@ fn out_of_range_timeout_is_a_usage_error() {
 #[tokio::test]
 async fn report_file_is_written_whole() {
     let mut rack = TestRack::new();
-    rack.add("dell", "dell-xe9680-h100", None, "gpu-compute").await;
+    rack.add("smc", "supermicro-as4125gs-l40s", None, "gpu-compute").await;
     let dir = tempfile::tempdir().unwrap();
     let report_path = dir.path().join("report.json");
 
@@ -333,7 +333,10 @@ fn requirements_json_lists_every_id() {
     assert_eq!(list.len(), 85);
     for requirement in list {
         let coverage = requirement["coverage"].as_str().unwrap();
-        assert!(["out-of-band", "partly", "in-band", "site"].contains(&coverage), "{requirement}");
+        assert!(
+            ["out-of-band", "partly", "in-band", "site"].contains(&coverage),
+            "{requirement}"
+        );
         assert!(requirement["id"].is_string() && requirement["section"].is_string());
         assert!(requirement["rules"].is_array());
     }

@@ -77,27 +77,33 @@ async fn mixed_rack_gets_correct_verdicts() {
 
     let report = rack.scan().await;
 
-    for passing in ["dell-ok", "smc-ok", "lenovo-ok"] {
+    for passing in ["smc-ok", "lenovo-ok"] {
         let node = node(&report, passing);
         assert_eq!(node.verdict, Verdict::Pass, "{passing}: {:#?}", node.findings);
     }
-    let expected_failures = [
-        ("dell-iommu", "bios-iommu-disabled"),
-        ("smc-noecc", "dimm-ecc"),
-        ("smc-v100", "gpu-architecture"),
-        ("lenovo-psu", "psu-redundant"),
-        ("lenovo-raid0", "boot-volume-raid1"),
+    // The XE9680's Xeon Platinum 8480+ (2.0 GHz base) misses the 3.5 GHz clock minimum, so
+    // every Dell node fails cpu-clock on top of what its scenario breaks.
+    let expected_failures: [(&str, &[&str]); 6] = [
+        ("dell-ok", &["cpu-clock"]),
+        ("dell-iommu", &["cpu-clock", "bios-iommu-disabled"]),
+        ("smc-noecc", &["dimm-ecc"]),
+        ("smc-v100", &["gpu-architecture"]),
+        ("lenovo-psu", &["psu-redundant"]),
+        ("lenovo-raid0", &["boot-volume-raid1"]),
     ];
-    for (hostname, rule) in expected_failures {
+    for (hostname, rules) in expected_failures {
         let node = node(&report, hostname);
         assert_eq!(node.verdict, Verdict::Fail, "{hostname}");
-        let failed: Vec<&str> = node
+        let mut failed: Vec<&str> = node
             .findings
             .iter()
             .filter(|f| f.status == Status::Fail)
             .map(|f| f.rule.as_str())
             .collect();
-        assert_eq!(failed, vec![rule], "{hostname} fails exactly one rule");
+        failed.sort_unstable();
+        let mut expected = rules.to_vec();
+        expected.sort_unstable();
+        assert_eq!(failed, expected, "{hostname}");
     }
 
     let down = node(&report, "down");
@@ -121,8 +127,13 @@ async fn mixed_rack_gets_correct_verdicts() {
 #[tokio::test]
 async fn missing_gpu_fails_the_expected_count() {
     let mut rack = TestRack::new();
-    let bmc = rack.add("dell", DELL, Some("dell-xe9680-h100--gpu8-missing"), "gpu-compute").await;
-    let csv = format!("rack,position,hostname,bmc,role,gpus\nR1,1,dell,{},gpu-compute,8\n", bmc.addr());
+    let bmc = rack
+        .add("dell", DELL, Some("dell-xe9680-h100--gpu8-missing"), "gpu-compute")
+        .await;
+    let csv = format!(
+        "rack,position,hostname,bmc,role,gpus\nR1,1,dell,{},gpu-compute,8\n",
+        bmc.addr()
+    );
     let inventory = rackcheck::inventory::Inventory::parse(&csv, "gpus.csv").unwrap();
 
     let report = rack.scan_inventory(&inventory).await;
@@ -195,17 +206,17 @@ async fn facts_carry_counts_and_uris() {
 async fn missing_bios_gives_unknown_not_pass() {
     let scenario = Scenario {
         description: "no Bios resource".into(),
-        remove: vec!["/redfish/v1/Systems/System.Embedded.1/Bios".into()],
+        remove: vec!["/redfish/v1/Systems/1/Bios".into()],
         ..Scenario::default()
     };
-    let mockup = load(DELL).try_apply(&scenario).unwrap();
+    let mockup = load(SUPERMICRO).try_apply(&scenario).unwrap();
     let mut rack = TestRack::new();
-    rack.add_mockup("dell", mockup, BmcConfig::loopback(USERNAME, PASSWORD), "gpu-compute")
+    rack.add_mockup("smc", mockup, BmcConfig::loopback(USERNAME, PASSWORD), "gpu-compute")
         .await;
 
     let report = rack.scan().await;
 
-    let node = node(&report, "dell");
+    let node = node(&report, "smc");
     assert_eq!(status_of(node, "bios-iommu-disabled"), Status::Unknown);
     assert_eq!(node.verdict, Verdict::Unknown);
     rack.shutdown().await;
@@ -305,16 +316,16 @@ async fn paged_collections_give_the_same_facts() {
 #[tokio::test]
 async fn untrusted_certificate_is_an_error_unless_insecure() {
     let mut rack = TestRack::new();
-    rack.add("dell", DELL, None, "gpu-compute").await;
+    rack.add("smc", SUPERMICRO, None, "gpu-compute").await;
 
     let verified = rack.scan_with(&rackcheck::scan::ScanOptions::default()).await;
     let mut insecure_options = rackcheck::scan::ScanOptions::default();
     insecure_options.client.insecure = true;
     let insecure = rack.scan_with(&insecure_options).await;
 
-    let error = node(&verified, "dell").error.as_deref().unwrap();
+    let error = node(&verified, "smc").error.as_deref().unwrap();
     assert!(error.contains("certificate"), "{error}");
-    assert_eq!(node(&insecure, "dell").verdict, Verdict::Pass);
+    assert_eq!(node(&insecure, "smc").verdict, Verdict::Pass);
     assert!(insecure.insecure);
     rack.shutdown().await;
 }

@@ -6,12 +6,14 @@
 //! evidence; [`Verdict`], the roll-up for a node.
 
 mod bios_keys;
+mod cpu_models;
 mod gpu_models;
 mod profile;
 mod requirements;
 mod rules;
 
 pub use bios_keys::{BiosKey, BiosKeyTable};
+pub use cpu_models::{CpuModel, CpuTable, normalize_cpu_model};
 pub use gpu_models::{Architecture, GpuModel, GpuTable, architecture_from_model, parse_pci_id};
 pub use profile::{Profile, ProfileError, RuleConfig, Severity};
 pub use requirements::{Coverage, Requirement, cited_ids, requirements};

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::bios_keys::BiosKeyTable;
+use super::cpu_models::CpuTable;
 use super::gpu_models::{Architecture, GpuTable};
 use super::rules::{RULES, RuleInfo};
 use crate::inventory::Role;
@@ -36,9 +37,14 @@ pub struct Profile {
     pub document: String,
     pub gpu: GpuLimits,
     pub cpu: CpuLimits,
+    pub memory: MemoryLimits,
+    pub pcie: PcieLimits,
     pub boot: BootLimits,
+    pub storage_role: RoleLimits,
+    pub metadata_role: RoleLimits,
     pub rules: Vec<RuleConfig>,
     pub gpu_table: GpuTable,
+    pub cpu_table: CpuTable,
     pub bios_keys: BiosKeyTable,
 }
 
@@ -77,6 +83,72 @@ pub struct CpuLimits {
     pub cores_per_gpu: u32,
     /// Cores reserved for the host on top of the per-GPU share.
     pub reserved_cores: u32,
+    pub base_min_mhz: u32,
+    pub boost_min_mhz: u32,
+    /// CPUs that miss the clock minimums but are reported as a warning, not a failure.
+    #[serde(default)]
+    pub clock_waived_models: Vec<String>,
+    /// CPUs the requirements document recommends; reported for information.
+    #[serde(default)]
+    pub recommended_models: Vec<String>,
+}
+
+/// Recommended system memory for a GPU server, per GPU, by GPU memory size.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryLimits {
+    pub per_gpu: Vec<MemoryBucket>,
+}
+
+/// Applies to GPUs of at least `gpu_memory_gb`; the largest bucket that applies wins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryBucket {
+    pub gpu_memory_gb: u32,
+    /// System memory per GPU, in GB (GiB as BMCs count DIMM capacity).
+    pub system_gb: u32,
+    /// Accepted MemoryDeviceType values.
+    pub types: Vec<String>,
+}
+
+/// Minimum PCIe link of a GPU, by GPU memory size.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PcieLimits {
+    pub buckets: Vec<PcieBucket>,
+    #[serde(default)]
+    pub exceptions: Vec<PcieException>,
+    /// Device IDs of GPUs attached over NVLink-C2C, which have no PCIe host link to judge.
+    #[serde(default)]
+    pub c2c_device_ids: Vec<String>,
+}
+
+/// Applies to GPUs of at least `gpu_memory_gb`; the largest bucket that applies wins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PcieBucket {
+    pub gpu_memory_gb: u32,
+    /// Link bandwidth as GT/s times lanes in use (PCIe 3.0 x16 = 8 x 16 = 128).
+    pub min_gts_lanes: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PcieException {
+    pub device_id: String,
+    pub min_gts_lanes: u32,
+    pub note: String,
+}
+
+/// Hardware a storage or metadata server must have.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleLimits {
+    /// Accepted CPU models, as normalized keys (`EPYC 9354P`).
+    pub cpu_models: Vec<String>,
+    pub min_memory_gb: u32,
+    /// Accepted MemoryDeviceType values.
+    pub memory_types: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -96,7 +168,11 @@ struct ProfileFile {
     document: String,
     gpu: GpuLimits,
     cpu: CpuLimits,
+    memory: MemoryLimits,
+    pcie: PcieLimits,
     boot: BootLimits,
+    storage_role: RoleLimits,
+    metadata_role: RoleLimits,
     #[serde(rename = "rule")]
     rules: Vec<RuleEntry>,
 }
@@ -184,9 +260,14 @@ impl Profile {
             document: file.document,
             gpu: file.gpu,
             cpu: file.cpu,
+            memory: file.memory,
+            pcie: file.pcie,
             boot: file.boot,
+            storage_role: file.storage_role,
+            metadata_role: file.metadata_role,
             rules,
             gpu_table: GpuTable::builtin(),
+            cpu_table: CpuTable::builtin(),
             bios_keys: BiosKeyTable::builtin(),
         })
     }

@@ -83,7 +83,11 @@ pub struct Requirement {
 pub fn requirements(profile: &Profile) -> Vec<Requirement> {
     let table: TableFile =
         toml::from_str(BUILTIN_TABLE).expect("the built-in requirements table is checked by a unit test");
-    table.requirement.into_iter().map(|entry| join(entry, profile)).collect()
+    table
+        .requirement
+        .into_iter()
+        .map(|entry| join(entry, profile))
+        .collect()
 }
 
 fn join(entry: RequirementEntry, profile: &Profile) -> Requirement {
@@ -133,7 +137,11 @@ mod tests {
     fn every_requirement_has_a_way_to_be_checked() {
         for requirement in requirements(&Profile::builtin()) {
             let handed_on = requirement.inband_command.is_some() || requirement.site_evidence.is_some();
-            assert!(!requirement.rules.is_empty() || handed_on, "{} is dropped", requirement.id);
+            assert!(
+                !requirement.rules.is_empty() || handed_on,
+                "{} is dropped",
+                requirement.id
+            );
         }
     }
 
@@ -143,7 +151,11 @@ mod tests {
         let profile = Profile::builtin();
         for config in &profile.rules {
             for id in cited_ids(&config.requirement) {
-                assert!(table.requirement.iter().any(|entry| entry.id == id), "rule {} cites unknown {id}", config.id);
+                assert!(
+                    table.requirement.iter().any(|entry| entry.id == id),
+                    "rule {} cites unknown {id}",
+                    config.id
+                );
             }
         }
     }

@@ -17,6 +17,12 @@ pub const COUNT: RuleInfo = RuleInfo {
     check: check_count,
 };
 
+pub const PCIE_BANDWIDTH: RuleInfo = RuleInfo {
+    id: "gpu-pcie-bandwidth",
+    description: "every GPU's trained PCIe link has the bandwidth its memory size needs",
+    check: check_pcie,
+};
+
 pub const ARCHITECTURE: RuleInfo = RuleInfo {
     id: "gpu-architecture",
     description: "every GPU is of the profile's minimum architecture or newer",
@@ -168,6 +174,146 @@ fn check_count(subject: &Subject, _profile: &Profile) -> Outcome {
         .with_evidence(evidence)
 }
 
+/// Transfer rate of a PCIe generation in GT/s ("Gen4" or "PCIe4" → 16).
+fn gts_of(pcie_type: &str) -> Option<u32> {
+    let digits: String = pcie_type.chars().filter(char::is_ascii_digit).collect();
+    match digits.as_str() {
+        "1" => Some(2),
+        "2" => Some(5),
+        "3" => Some(8),
+        "4" => Some(16),
+        "5" => Some(32),
+        "6" => Some(64),
+        _ => None,
+    }
+}
+
+/// Why one GPU's link cannot be judged, or its bandwidth and the minimum it needs.
+enum LinkCheck {
+    Judged { gts_lanes: u32, minimum: u32, link: String },
+    NotApplicable(String),
+    Unknown(String),
+}
+
+fn check_link(gpu: &Gpu, profile: &Profile) -> LinkCheck {
+    let limits = &profile.pcie;
+    let device = gpu.device_id.as_deref().and_then(parse_pci_id);
+    let is_c2c = device.is_some_and(|id| {
+        limits
+            .c2c_device_ids
+            .iter()
+            .filter_map(|c| parse_pci_id(c))
+            .any(|c| c == id)
+    });
+    if is_c2c {
+        return LinkCheck::NotApplicable(format!("{} reaches its CPU over NVLink-C2C, not PCIe", label(gpu)));
+    }
+
+    let exception = device.and_then(|id| {
+        limits
+            .exceptions
+            .iter()
+            .find(|e| parse_pci_id(&e.device_id) == Some(id))
+    });
+    let minimum = match exception {
+        Some(exception) => exception.min_gts_lanes,
+        None => {
+            let Some(memory_gb) = super::memory::gpu_memory_gb(gpu, profile) else {
+                return LinkCheck::Unknown(format!("{}: memory size not reported or known", label(gpu)));
+            };
+            let bucket = limits
+                .buckets
+                .iter()
+                .filter(|b| memory_gb >= b.gpu_memory_gb)
+                .max_by_key(|b| b.gpu_memory_gb);
+            match bucket {
+                Some(bucket) => bucket.min_gts_lanes,
+                None => return LinkCheck::NotApplicable(format!("no bus bucket for {}", label(gpu))),
+            }
+        }
+    };
+
+    let Some(link) = &gpu.pcie else {
+        return LinkCheck::Unknown(format!("{}: no PCIe link reported", label(gpu)));
+    };
+    let current = link.pcie_type.as_deref().and_then(gts_of).zip(link.lanes_in_use);
+    let Some((gts, lanes)) = current else {
+        let reason = if link.max_pcie_type.is_some() || link.max_lanes.is_some() {
+            "only the slot's maximum is reported, not the trained link"
+        } else {
+            "no PCIeType or LanesInUse reported"
+        };
+        return LinkCheck::Unknown(format!("{}: {reason}", label(gpu)));
+    };
+    let link_text = format!("{} x{lanes}", link.pcie_type.as_deref().unwrap_or("?"));
+    LinkCheck::Judged {
+        gts_lanes: gts * lanes,
+        minimum,
+        link: link_text,
+    }
+}
+
+fn check_pcie(subject: &Subject, profile: &Profile) -> Outcome {
+    let facts = subject.facts;
+    let expected = "GT/s x lanes of the trained link >= the minimum for the GPU's memory size";
+    if facts.gpus.is_empty() {
+        return Outcome::new(Status::Unknown, expected, "no GPU reported by the BMC");
+    }
+
+    let mut slow = Vec::new();
+    let mut unknown = Vec::new();
+    let mut not_applicable = Vec::new();
+    let mut links = Vec::new();
+    let mut evidence = Vec::new();
+    for gpu in &facts.gpus {
+        if let Some(link) = &gpu.pcie {
+            evidence.push(Evidence::optional(&link.uri, "PCIeInterface/PCIeType", &link.pcie_type));
+            evidence.push(Evidence::optional(
+                &link.uri,
+                "PCIeInterface/LanesInUse",
+                &link.lanes_in_use,
+            ));
+        }
+        match check_link(gpu, profile) {
+            LinkCheck::Judged {
+                gts_lanes,
+                minimum,
+                link,
+            } if gts_lanes < minimum => {
+                slow.push((
+                    label(gpu),
+                    format!("{} at {link} = {gts_lanes} < {minimum}", label(gpu)),
+                ));
+            }
+            LinkCheck::Judged { link, .. } => links.push(link),
+            LinkCheck::NotApplicable(reason) => not_applicable.push(reason),
+            LinkCheck::Unknown(reason) => unknown.push(reason),
+        }
+    }
+
+    if !slow.is_empty() {
+        let (parts, reasons): (Vec<String>, Vec<String>) = slow.into_iter().unzip();
+        // An idle GPU may train its link down; a low link is confirmed under load in-band.
+        let observed = format!(
+            "{}; confirm under load with nvidia-smi pcie.link fields",
+            reasons.join("; ")
+        );
+        return Outcome::new(Status::Fail, expected, observed)
+            .with_parts(parts)
+            .with_evidence(evidence);
+    }
+    if !unknown.is_empty() {
+        return Outcome::new(Status::Unknown, expected, unknown.join("; ")).with_evidence(evidence);
+    }
+    if links.is_empty() {
+        return Outcome::new(Status::NotApplicable, expected, not_applicable.join("; ")).with_evidence(evidence);
+    }
+    links.sort();
+    links.dedup();
+    let observed = format!("{} GPUs at {}", facts.gpus.len(), links.join(", "));
+    Outcome::new(Status::Pass, expected, observed).with_evidence(evidence)
+}
+
 fn check_architecture(subject: &Subject, profile: &Profile) -> Outcome {
     let facts = subject.facts;
     let minimum = profile.gpu.min_architecture;
@@ -229,8 +375,8 @@ fn check_architecture(subject: &Subject, profile: &Profile) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{run_expecting, status};
-    use crate::facts::{Gpu, NodeFacts};
+    use super::super::test_support::{run, run_expecting, status};
+    use crate::facts::{Gpu, NodeFacts, PcieLink};
     use crate::policy::Status;
 
     fn gpu(vendor: Option<&str>, device: Option<&str>, model: Option<&str>) -> Gpu {
@@ -317,6 +463,78 @@ mod tests {
     fn count_without_expectation_is_not_applicable() {
         let facts = node(vec![gpu(Some("0x10de"), None, None); 8]);
         assert_eq!(status("gpu-count", &facts), Status::NotApplicable);
+    }
+
+    fn linked(device: &str, pcie_type: Option<&str>, lanes: Option<u32>) -> Gpu {
+        let mut gpu = gpu(Some("0x10de"), Some(device), None);
+        gpu.pcie = Some(PcieLink {
+            uri: "/redfish/v1/Chassis/1/PCIeDevices/GPU1".into(),
+            pcie_type: pcie_type.map(Into::into),
+            lanes_in_use: lanes,
+            max_pcie_type: Some("Gen5".into()),
+            max_lanes: Some(16),
+        });
+        gpu
+    }
+
+    #[test]
+    fn h100_at_gen5_x16_passes() {
+        assert_eq!(
+            status(
+                "gpu-pcie-bandwidth",
+                &node(vec![linked("0x2330", Some("Gen5"), Some(16))])
+            ),
+            Status::Pass
+        );
+    }
+
+    #[test]
+    fn h100_at_gen4_x8_fails() {
+        let outcome = run(
+            "gpu-pcie-bandwidth",
+            &node(vec![linked("0x2330", Some("Gen4"), Some(8))]),
+        );
+        assert_eq!(outcome.status, Status::Fail);
+        assert_eq!(outcome.parts, vec!["GPU GPU1".to_string()]);
+    }
+
+    #[test]
+    fn a100_80gb_pcie_exception_accepts_gen4() {
+        assert_eq!(
+            status(
+                "gpu-pcie-bandwidth",
+                &node(vec![linked("0x20b5", Some("Gen4"), Some(16))])
+            ),
+            Status::Pass
+        );
+    }
+
+    #[test]
+    fn l40s_at_gen4_x16_passes() {
+        assert_eq!(
+            status(
+                "gpu-pcie-bandwidth",
+                &node(vec![linked("0x26b9", Some("Gen4"), Some(16))])
+            ),
+            Status::Pass
+        );
+    }
+
+    #[test]
+    fn only_slot_maximum_is_unknown() {
+        let outcome = run("gpu-pcie-bandwidth", &node(vec![linked("0x2330", None, None)]));
+        assert_eq!(outcome.status, Status::Unknown);
+        assert!(
+            outcome.observed.contains("only the slot's maximum"),
+            "{}",
+            outcome.observed
+        );
+    }
+
+    #[test]
+    fn grace_hopper_is_not_applicable() {
+        let gpu = linked("0x2342", Some("Gen4"), Some(1));
+        assert_eq!(status("gpu-pcie-bandwidth", &node(vec![gpu])), Status::NotApplicable);
     }
 
     #[test]

@@ -1,8 +1,177 @@
-//! Memory rules: every populated DIMM has ECC.
+//! Memory rules: every populated DIMM has ECC, and there is enough memory of the right
+//! generation for the node's GPUs or role.
 
 use super::{Outcome, RuleInfo, Subject, is_absent};
-use crate::facts::Dimm;
+use crate::facts::{Dimm, NodeFacts};
+use crate::inventory::Role;
+use crate::policy::gpu_models::parse_pci_id;
 use crate::policy::{Evidence, Profile, Status};
+
+pub const PER_GPU: RuleInfo = RuleInfo {
+    id: "memory-per-gpu",
+    description: "system memory and its generation match the recommendation for the GPUs' memory size",
+    check: check_per_gpu,
+};
+
+pub const MINIMUM: RuleInfo = RuleInfo {
+    id: "memory-minimum",
+    description: "storage and metadata servers have their role's minimum memory of the listed generation",
+    check: check_minimum,
+};
+
+/// Total capacity of the populated DIMMs in GiB, or the DIMMs that report no capacity.
+fn total_gib(dimms: &[&Dimm]) -> Result<u64, Vec<String>> {
+    let missing: Vec<String> = dimms
+        .iter()
+        .filter(|d| d.capacity_mib.is_none())
+        .map(|d| label(d))
+        .collect();
+    if !missing.is_empty() {
+        return Err(missing);
+    }
+    Ok(dimms.iter().filter_map(|d| d.capacity_mib).sum::<u64>() / 1024)
+}
+
+/// The memory generations in use, or the DIMMs that report none.
+fn device_types<'a>(dimms: &[&'a Dimm]) -> Result<Vec<&'a str>, Vec<String>> {
+    let missing: Vec<String> = dimms
+        .iter()
+        .filter(|d| d.device_type.is_none())
+        .map(|d| label(d))
+        .collect();
+    if !missing.is_empty() {
+        return Err(missing);
+    }
+    let mut types: Vec<&str> = dimms.iter().filter_map(|d| d.device_type.as_deref()).collect();
+    types.sort_unstable();
+    types.dedup();
+    Ok(types)
+}
+
+fn populated(facts: &NodeFacts) -> Vec<&Dimm> {
+    facts.dimms.iter().filter(|d| !is_absent(d.state.as_deref())).collect()
+}
+
+fn capacity_evidence(dimms: &[&Dimm]) -> Vec<Evidence> {
+    dimms
+        .iter()
+        .flat_map(|d| {
+            [
+                Evidence::optional(&d.uri, "CapacityMiB", &d.capacity_mib),
+                Evidence::optional(&d.uri, "MemoryDeviceType", &d.device_type),
+            ]
+        })
+        .collect()
+}
+
+/// Judges total capacity and generation against a minimum and the accepted types.
+fn judge_memory(dimms: &[&Dimm], minimum_gib: u64, types: &[String], expected: String) -> Outcome {
+    let evidence = capacity_evidence(dimms);
+    if dimms.is_empty() {
+        return Outcome::new(Status::Unknown, expected, "no DIMM reported by the BMC");
+    }
+    let total = match total_gib(dimms) {
+        Ok(total) => total,
+        Err(missing) => {
+            let observed = format!("no CapacityMiB for {}", missing.join(", "));
+            return Outcome::new(Status::Unknown, expected, observed)
+                .with_parts(missing)
+                .with_evidence(evidence);
+        }
+    };
+    let generations = match device_types(dimms) {
+        Ok(generations) => generations,
+        Err(missing) => {
+            let observed = format!("{total} GiB, but no MemoryDeviceType for {}", missing.join(", "));
+            return Outcome::new(Status::Unknown, expected, observed)
+                .with_parts(missing)
+                .with_evidence(evidence);
+        }
+    };
+
+    let wrong_type: Vec<&str> = generations
+        .iter()
+        .copied()
+        .filter(|t| !types.iter().any(|accepted| accepted.eq_ignore_ascii_case(t)))
+        .collect();
+    let observed = format!("{total} GiB of {} in {} DIMMs", generations.join(", "), dimms.len());
+    if total < minimum_gib || !wrong_type.is_empty() {
+        return Outcome::new(Status::Fail, expected, observed).with_evidence(evidence);
+    }
+    Outcome::new(Status::Pass, expected, observed).with_evidence(evidence)
+}
+
+/// The GPUs' memory size in GB: the table's marketed size by device ID, else the reported
+/// size. Reported sizes run a few percent under the marketed one (81,559 MiB on an H100
+/// 80GB), so 5 % is added before the buckets, which are lower bounds, are applied.
+pub(crate) fn gpu_memory_gb(gpu: &crate::facts::Gpu, profile: &Profile) -> Option<u32> {
+    let device = gpu.device_id.as_deref().and_then(parse_pci_id);
+    let subsystem = gpu.subsystem_id.as_deref().and_then(parse_pci_id);
+    if let Some(crate::policy::gpu_models::Identification::Table(row)) =
+        profile.gpu_table.identify(device, subsystem, None)
+        && let Some(gb) = row.memory_gb
+    {
+        return Some(gb);
+    }
+    gpu.memory_mib.map(|mib| (mib as f64 / 1024.0 * 1.05) as u32)
+}
+
+fn check_per_gpu(subject: &Subject, profile: &Profile) -> Outcome {
+    let facts = subject.facts;
+    let expected_text = "recommended system memory for the GPUs' memory size";
+    if facts.gpus.is_empty() {
+        return Outcome::new(Status::Unknown, expected_text, "no GPU reported by the BMC");
+    }
+    let sizes: Vec<Option<u32>> = facts.gpus.iter().map(|gpu| gpu_memory_gb(gpu, profile)).collect();
+    let Some(largest) = sizes
+        .iter()
+        .copied()
+        .collect::<Option<Vec<u32>>>()
+        .and_then(|s| s.into_iter().max())
+    else {
+        return Outcome::new(
+            Status::Unknown,
+            expected_text,
+            "the memory size of some GPUs is not reported or known",
+        );
+    };
+    let Some(bucket) = profile
+        .memory
+        .per_gpu
+        .iter()
+        .filter(|b| largest >= b.gpu_memory_gb)
+        .max_by_key(|b| b.gpu_memory_gb)
+    else {
+        return Outcome::new(
+            Status::NotApplicable,
+            expected_text,
+            format!("no bucket for {largest} GB GPUs"),
+        );
+    };
+
+    let gpus = facts.gpus.len() as u64;
+    let minimum = u64::from(bucket.system_gb) * gpus;
+    let expected = format!(
+        ">= {minimum} GB of {} ({} GB per GPU for {largest} GB GPUs, {gpus} GPUs)",
+        bucket.types.join(" or "),
+        bucket.system_gb
+    );
+    judge_memory(&populated(facts), minimum, &bucket.types, expected)
+}
+
+fn check_minimum(subject: &Subject, profile: &Profile) -> Outcome {
+    let limits = match subject.role {
+        Role::Metadata => &profile.metadata_role,
+        _ => &profile.storage_role,
+    };
+    let expected = format!(">= {} GB of {}", limits.min_memory_gb, limits.memory_types.join(" or "));
+    judge_memory(
+        &populated(subject.facts),
+        u64::from(limits.min_memory_gb),
+        &limits.memory_types,
+        expected,
+    )
+}
 
 pub const ECC: RuleInfo = RuleInfo {
     id: "dimm-ecc",
@@ -102,8 +271,9 @@ fn check_ecc(subject: &Subject, _profile: &Profile) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{run, status};
-    use crate::facts::{Dimm, NodeFacts};
+    use super::super::test_support::{run, run_as, status};
+    use crate::facts::{Dimm, Gpu, NodeFacts};
+    use crate::inventory::Role;
     use crate::policy::Status;
 
     fn dimm(correction: Option<&str>, bus: Option<u32>, data: Option<u32>) -> Dimm {
@@ -161,6 +331,110 @@ mod tests {
     #[test]
     fn nothing_reported_is_unknown() {
         assert_eq!(status("dimm-ecc", &node(vec![dimm(None, None, None)])), Status::Unknown);
+    }
+
+    fn sized(count: usize, gib: u64, kind: &str) -> Vec<Dimm> {
+        (0..count)
+            .map(|_| Dimm {
+                capacity_mib: Some(gib * 1024),
+                device_type: Some(kind.into()),
+                state: Some("Enabled".into()),
+                ..Dimm::default()
+            })
+            .collect()
+    }
+
+    fn h100s(count: usize) -> Vec<Gpu> {
+        (0..count)
+            .map(|_| Gpu {
+                device_id: Some("0x2330".into()),
+                ..Gpu::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn eight_h100_need_2048_gib_ddr5() {
+        let enough = NodeFacts {
+            dimms: sized(32, 64, "DDR5"),
+            gpus: h100s(8),
+            ..NodeFacts::default()
+        };
+        let short = NodeFacts {
+            dimms: sized(16, 64, "DDR5"),
+            gpus: h100s(8),
+            ..NodeFacts::default()
+        };
+        let ddr4 = NodeFacts {
+            dimms: sized(32, 64, "DDR4"),
+            gpus: h100s(8),
+            ..NodeFacts::default()
+        };
+        assert_eq!(status("memory-per-gpu", &enough), Status::Pass);
+        assert_eq!(status("memory-per-gpu", &short), Status::Fail);
+        assert_eq!(status("memory-per-gpu", &ddr4), Status::Fail);
+    }
+
+    #[test]
+    fn unknown_gpu_memory_is_unknown() {
+        let facts = NodeFacts {
+            dimms: sized(8, 64, "DDR5"),
+            gpus: vec![Gpu::default()],
+            ..NodeFacts::default()
+        };
+        assert_eq!(status("memory-per-gpu", &facts), Status::Unknown);
+    }
+
+    #[test]
+    fn reported_gpu_memory_is_bucketed() {
+        let gpu = Gpu {
+            memory_mib: Some(81_559),
+            ..Gpu::default()
+        };
+        let facts = NodeFacts {
+            dimms: sized(4, 64, "DDR5"),
+            gpus: vec![gpu],
+            ..NodeFacts::default()
+        };
+        assert_eq!(status("memory-per-gpu", &facts), Status::Pass);
+    }
+
+    #[test]
+    fn storage_needs_256_gib_ddr5() {
+        let enough = NodeFacts {
+            dimms: sized(8, 32, "DDR5"),
+            ..NodeFacts::default()
+        };
+        let short = NodeFacts {
+            dimms: sized(4, 32, "DDR5"),
+            ..NodeFacts::default()
+        };
+        assert_eq!(
+            run_as("memory-minimum", &enough, None, Role::Storage).status,
+            Status::Pass
+        );
+        assert_eq!(
+            run_as("memory-minimum", &short, None, Role::Storage).status,
+            Status::Fail
+        );
+        assert_eq!(
+            run_as("memory-minimum", &short, None, Role::Metadata).status,
+            Status::Pass
+        );
+    }
+
+    #[test]
+    fn missing_memory_type_is_unknown() {
+        let mut dimms = sized(8, 32, "DDR5");
+        dimms[0].device_type = None;
+        let facts = NodeFacts {
+            dimms,
+            ..NodeFacts::default()
+        };
+        assert_eq!(
+            run_as("memory-minimum", &facts, None, Role::Storage).status,
+            Status::Unknown
+        );
     }
 
     #[test]

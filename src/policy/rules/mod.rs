@@ -11,6 +11,7 @@ mod storage;
 use super::profile::{Profile, RuleConfig, Severity};
 use super::{Evidence, Finding, Status};
 use crate::facts::NodeFacts;
+use crate::inventory::Role;
 
 /// A rule: stable id, one-line description, implementation.
 pub struct RuleInfo {
@@ -23,6 +24,7 @@ pub struct RuleInfo {
 #[derive(Debug, Clone, Copy)]
 pub struct Subject<'a> {
     pub facts: &'a NodeFacts,
+    pub role: Role,
     /// GPUs the inventory says the node has, when it says.
     pub expected_gpus: Option<u32>,
 }
@@ -32,8 +34,13 @@ pub static RULES: &[RuleInfo] = &[
     gpu::NVIDIA,
     gpu::COUNT,
     gpu::ARCHITECTURE,
+    gpu::PCIE_BANDWIDTH,
     cpu::CORES_PER_GPU,
+    cpu::CLOCK,
+    cpu::MODEL,
     memory::ECC,
+    memory::PER_GPU,
+    memory::MINIMUM,
     power::REDUNDANCY,
     bios::IOMMU_DISABLED,
     storage::BOOT_RAID1,
@@ -107,6 +114,7 @@ pub(crate) fn is_absent(state: Option<&str>) -> bool {
 #[cfg(test)]
 pub(crate) mod test_support {
     use crate::facts::NodeFacts;
+    use crate::inventory::Role;
     use crate::policy::{Profile, Status};
 
     use super::RULES;
@@ -118,9 +126,21 @@ pub(crate) mod test_support {
 
     /// Runs one rule by id on `facts` with an expected GPU count.
     pub fn run_expecting(id: &str, facts: &NodeFacts, expected_gpus: Option<u32>) -> super::Outcome {
+        run_as(id, facts, expected_gpus, Role::GpuCompute)
+    }
+
+    /// Runs one rule by id on `facts` as a node of `role`.
+    pub fn run_as(id: &str, facts: &NodeFacts, expected_gpus: Option<u32>, role: Role) -> super::Outcome {
         let profile = Profile::builtin();
         let rule = RULES.iter().find(|rule| rule.id == id).expect("rule exists");
-        (rule.check)(&super::Subject { facts, expected_gpus }, &profile)
+        (rule.check)(
+            &super::Subject {
+                facts,
+                role,
+                expected_gpus,
+            },
+            &profile,
+        )
     }
 
     pub fn status(id: &str, facts: &NodeFacts) -> Status {
