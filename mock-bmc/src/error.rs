@@ -53,6 +53,10 @@ pub enum Error {
     #[error("invalid rack config `{path}`:\n  {}", problems.join("\n  "))]
     RackConfigProblems { path: PathBuf, problems: Vec<String> },
 
+    /// A generated rack size of zero or more than the generator has addresses for.
+    #[error("invalid number of BMCs to generate: {count}\nhint: generate 1 to {max} BMCs")]
+    GenerateCount { count: usize, max: usize },
+
     /// A listen address outside 127.0.0.0/8 and ::1, which this crate never binds.
     #[error("listen address `{addr}` is not a loopback address\nhint: use 127.0.0.1 to 127.255.255.254 or [::1]")]
     NotLoopback { addr: SocketAddr },
@@ -72,6 +76,10 @@ pub enum Error {
         #[source]
         source: rcgen::Error,
     },
+
+    /// A [`crate::Faults`] config with invalid values, such as a share above 1.0.
+    #[error("invalid faults for the mock BMC on `{addr}`:\n  {}", problems.join("\n  "))]
+    InvalidFaults { addr: SocketAddr, problems: Vec<String> },
 
     /// Building the TLS server configuration failed.
     #[error("failed to build the TLS configuration for `{addr}`")]

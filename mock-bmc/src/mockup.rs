@@ -86,15 +86,25 @@ impl Mockup {
     /// Returns the resource at `path`, with or without a trailing slash, matching case only
     /// when an exact match fails.
     pub fn get(&self, path: &str) -> Option<&Value> {
+        self.find(path).map(|(_, resource)| resource)
+    }
+
+    /// Returns the stored URI and the resource for `path`, matched as [`Mockup::get`] does.
+    pub(crate) fn find(&self, path: &str) -> Option<(&str, &Value)> {
         let path = canonical(path);
-        self.resources.get(path).or_else(|| {
-            // HPE iLO treats URIs case-insensitively and links `/redfish/v1/systems/1/bios`
-            // beside `/redfish/v1/Systems/1`, so an exact miss falls back to a case-blind match.
-            self.resources
-                .iter()
-                .find(|(uri, _)| uri.eq_ignore_ascii_case(path))
-                .map(|(_, value)| value)
-        })
+        self.resources
+            .get_key_value(path)
+            .or_else(|| {
+                // HPE iLO treats URIs case-insensitively and links `/redfish/v1/systems/1/bios`
+                // beside `/redfish/v1/Systems/1`, so an exact miss falls back to a case-blind match.
+                self.resources.iter().find(|(uri, _)| uri.eq_ignore_ascii_case(path))
+            })
+            .map(|(uri, resource)| (uri.as_str(), resource))
+    }
+
+    /// Iterates over all resources with their canonical URIs, in sorted order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.resources.iter().map(|(uri, resource)| (uri.as_str(), resource))
     }
 
     /// Iterates over the canonical URIs of all resources, in sorted order.

@@ -10,6 +10,15 @@
 //! password = "calvin"
 //! sessions = true                            # optional, default true
 //! page_size = 50                             # optional, default no paging
+//! expand = true                              # optional, default false: honour `$expand`
+//! apply_settings_on_reset = false            # optional, default true
+//!
+//! [bmc.faults]                               # optional, see `Faults` for every kind
+//! seed = 7
+//! [[bmc.faults.rules]]
+//! path = "/redfish/v1/Chassis"
+//! every_nth = 3
+//! fault = { kind = "unavailable_503", retry_after_s = 2 }
 //! ```
 
 use std::collections::{BTreeSet, HashMap};
@@ -20,6 +29,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::error::Error;
+use crate::fault::Faults;
 use crate::mockup::Mockup;
 use crate::scenario::Scenario;
 use crate::server::{BmcConfig, MockBmc};
@@ -45,9 +55,22 @@ pub struct RackBmc {
     #[serde(default = "default_sessions")]
     pub sessions: bool,
     pub page_size: Option<usize>,
+    /// Honour `$expand` and advertise it in the service root.
+    #[serde(default)]
+    pub expand: bool,
+    /// Apply pending BIOS settings when a reset boots the system.
+    #[serde(default = "default_apply_settings_on_reset")]
+    pub apply_settings_on_reset: bool,
+    /// Injected faults, none by default.
+    #[serde(default)]
+    pub faults: Faults,
 }
 
 fn default_sessions() -> bool {
+    true
+}
+
+fn default_apply_settings_on_reset() -> bool {
     true
 }
 
@@ -62,6 +85,9 @@ impl std::fmt::Debug for RackBmc {
             .field("password", &"<redacted>")
             .field("sessions", &self.sessions)
             .field("page_size", &self.page_size)
+            .field("expand", &self.expand)
+            .field("apply_settings_on_reset", &self.apply_settings_on_reset)
+            .field("faults", &self.faults)
             .finish()
     }
 }
@@ -74,6 +100,9 @@ impl RackBmc {
             password: self.password.clone(),
             sessions: self.sessions,
             page_size: self.page_size,
+            expand: self.expand,
+            apply_settings_on_reset: self.apply_settings_on_reset,
+            faults: self.faults.clone(),
         }
     }
 }
@@ -135,6 +164,9 @@ impl RackConfig {
             }
             if bmc.page_size == Some(0) {
                 problems.push(format!("BMC `{}`: page_size must be at least 1", bmc.name));
+            }
+            for problem in bmc.faults.problems() {
+                problems.push(format!("BMC `{}`: {problem}", bmc.name));
             }
         }
         problems

@@ -217,7 +217,7 @@ async fn short_collection_is_not_paged() {
 
 #[tokio::test]
 async fn expand_inlines_members() {
-    let bmc = start_bmc(|_| {}).await;
+    let bmc = start_bmc(|config| config.expand = true).await;
     let client = client_for(&bmc);
 
     let (_, body) = get_basic(&client, &bmc, "/redfish/v1/Systems/1/Memory?$expand=.($levels=1)").await;

@@ -1,40 +1,99 @@
-//! Request dispatch: public service root, session login and logout, and mockup resources.
+//! Request dispatch: public service root, session login and logout, mockup resources and
+//! their writes, and the `/mock-bmc/` control endpoints.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::BmcState;
 use super::auth::{AuthResult, authenticate};
-use super::response::{bad_request, json_response, method_not_allowed, not_found, unauthorized};
+use super::response::{
+    bad_request, json_response, method_not_allowed, not_found, redfish_error, resource_response, unauthorized,
+};
 use super::session::{SESSION_SERVICE_URI, SESSIONS_URI, default_session_service, session_uri};
-use super::view::{QueryOptions, render, service_root};
+use super::view::{QueryOptions, service_root};
+use super::writes;
 use crate::mockup::canonical;
 
 const SERVICE_ROOT_URI: &str = "/redfish/v1";
 
-/// Handles every request: all routing is by the decoded path because mockup URIs are dynamic.
-pub(crate) async fn handle(
-    State(state): State<Arc<BmcState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let decoded = percent_encoding::percent_decode_str(uri.path()).decode_utf8_lossy();
-    let path = canonical(&decoded);
-    state.record_request(path);
+/// Prefix of the endpoints that expose the mock's own stats and events. They need no auth,
+/// are not counted in the stats, and the fault layer leaves them alone.
+pub(crate) const CONTROL_PREFIX: &str = "/mock-bmc";
 
-    let response = match QueryOptions::parse(uri.query()) {
-        Ok(options) => route(&state, &method, path, options, &headers, &body),
-        Err(message) => bad_request("QueryParameterValueFormatError", &message),
+/// Request bodies larger than this get 413. Redfish PATCH and action bodies are small.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Returns the percent-decoded path of `uri` without trailing slashes.
+pub(crate) fn request_path(uri: &Uri) -> String {
+    let decoded = percent_encoding::percent_decode_str(uri.path()).decode_utf8_lossy();
+    canonical(&decoded).to_string()
+}
+
+/// Returns true for paths under [`CONTROL_PREFIX`].
+pub(crate) fn is_control_path(path: &str) -> bool {
+    is_under(path, CONTROL_PREFIX)
+}
+
+/// Handles every request: all routing is by the decoded path because mockup URIs are dynamic.
+pub(crate) async fn handle(State(state): State<Arc<BmcState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = resource_path(&state, &parts.uri);
+
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(err) => return body_rejected(&state, &path, &err),
     };
-    tracing::debug!(bmc = %state.addr, %method, path, status = response.status().as_u16(), "request");
+
+    let response = if is_control_path(&path) {
+        control(&state, &parts.method, &path)
+    } else {
+        match QueryOptions::parse(parts.uri.query(), state.config.expand) {
+            Ok(options) => route(&state, &parts.method, &path, options, &parts.headers, &body),
+            Err(error) => bad_request(error.message_id, &error.message),
+        }
+    };
+    tracing::debug!(bmc = %state.addr, method = %parts.method, path, status = response.status().as_u16(), "request");
     response
+}
+
+/// Returns the path to look the resource up by: the decoded path, or the raw one when only
+/// the raw one names a resource. A capture stores a URI such as `Sensors/Inlet%20Temp` under
+/// a folder of that literal name, and links to it with the same encoded text.
+fn resource_path(state: &BmcState, uri: &Uri) -> String {
+    let decoded = request_path(uri);
+    let raw = canonical(uri.path());
+    if raw != decoded && state.mockup.get(&decoded).is_none() && state.mockup.get(raw).is_some() {
+        return raw.to_string();
+    }
+    decoded
+}
+
+fn body_rejected(state: &BmcState, path: &str, err: &axum::Error) -> Response {
+    tracing::warn!(bmc = %state.addr, path, cause = %err, "failed to read the request body");
+    redfish_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "GeneralError",
+        &format!("The request body could not be read or is larger than {MAX_BODY_BYTES} bytes."),
+        "Send a smaller request body.",
+    )
+}
+
+/// Serves `/mock-bmc/stats` and `/mock-bmc/events`, read-only.
+fn control(state: &BmcState, method: &Method, path: &str) -> Response {
+    let body = match path.strip_prefix(CONTROL_PREFIX) {
+        Some("/stats") => serde_json::to_value(state.stats_now()),
+        Some("/events") => serde_json::to_value(state.overlay().events()),
+        _ => return not_found(path),
+    };
+    if method != Method::GET && method != Method::HEAD {
+        return method_not_allowed("GET, HEAD");
+    }
+    json_response(StatusCode::OK, &body.expect("stats and events serialize to JSON"))
 }
 
 fn route(
@@ -43,11 +102,11 @@ fn route(
     path: &str,
     options: QueryOptions,
     headers: &HeaderMap,
-    body: &[u8],
+    body: &Bytes,
 ) -> Response {
     let readonly = method == Method::GET || method == Method::HEAD;
     if readonly && is_public(path) {
-        return public_resource(state, path, options);
+        return public_resource(state, path, options, headers);
     }
 
     let in_session_service = is_under(path, SESSION_SERVICE_URI);
@@ -62,10 +121,10 @@ fn route(
         return rejection;
     }
 
-    if in_session_service && let Some(response) = session_service(state, method, path, options) {
+    if in_session_service && let Some(response) = session_service(state, method, path, options, headers) {
         return response;
     }
-    mockup_resource(state, method, path, options)
+    mockup_resource(state, method, path, options, headers, body)
 }
 
 /// Paths that real BMCs serve without authentication.
@@ -81,12 +140,11 @@ fn is_under(path: &str, prefix: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
-fn public_resource(state: &BmcState, path: &str, options: QueryOptions) -> Response {
-    let mockup = &state.mockup;
-    match (path, mockup.get(path)) {
-        (SERVICE_ROOT_URI, Some(root)) => json_response(StatusCode::OK, &service_root(root, &state.config)),
-        ("/redfish", None) => json_response(StatusCode::OK, &json!({ "v1": "/redfish/v1/" })),
-        (_, Some(resource)) => json_response(StatusCode::OK, &render(resource, path, options, &state.config, mockup)),
+fn public_resource(state: &BmcState, path: &str, options: QueryOptions, headers: &HeaderMap) -> Response {
+    match (path, state.resource(path)) {
+        (SERVICE_ROOT_URI, Some((_, root))) => resource_response(headers, &service_root(&root, &state.config)),
+        ("/redfish", None) => resource_response(headers, &json!({ "v1": "/redfish/v1/" })),
+        (_, Some((uri, resource))) => resource_response(headers, &state.render(&resource, &uri, options)),
         (_, None) => not_found(path),
     }
 }
@@ -144,15 +202,23 @@ fn login(state: &BmcState, body: &[u8]) -> Response {
 
 /// Serves the SessionService, the live Sessions collection and single sessions.
 /// Returns None for other paths under the SessionService, which come from the mockup.
-fn session_service(state: &BmcState, method: &Method, path: &str, options: QueryOptions) -> Option<Response> {
+fn session_service(
+    state: &BmcState,
+    method: &Method,
+    path: &str,
+    options: QueryOptions,
+    headers: &HeaderMap,
+) -> Option<Response> {
     let readonly = method == Method::GET || method == Method::HEAD;
 
     if path == SESSION_SERVICE_URI {
         if !readonly {
             return Some(method_not_allowed("GET, HEAD"));
         }
-        let service = state.mockup.get(path).cloned().unwrap_or_else(default_session_service);
-        return Some(json_response(StatusCode::OK, &service));
+        let service = state
+            .resource(path)
+            .map_or_else(default_session_service, |(_, service)| service);
+        return Some(resource_response(headers, &service));
     }
 
     if path == SESSIONS_URI {
@@ -160,23 +226,21 @@ fn session_service(state: &BmcState, method: &Method, path: &str, options: Query
             return Some(method_not_allowed("GET, HEAD, POST"));
         }
         let collection = state.sessions().collection();
-        return Some(json_response(
-            StatusCode::OK,
-            &render(&collection, path, options, &state.config, &state.mockup),
-        ));
+        return Some(resource_response(headers, &state.render(&collection, path, options)));
     }
 
     let id = path
         .strip_prefix(SESSIONS_URI)?
         .strip_prefix('/')
         .filter(|id| !id.contains('/'))?;
-    Some(session(state, method, path, id))
+    Some(session(state, method, path, id, headers))
 }
 
-fn session(state: &BmcState, method: &Method, path: &str, id: &str) -> Response {
+fn session(state: &BmcState, method: &Method, path: &str, id: &str, headers: &HeaderMap) -> Response {
     if method == Method::GET || method == Method::HEAD {
-        return match state.sessions().get(id) {
-            Some(session) => json_response(StatusCode::OK, &session.resource()),
+        let resource = state.sessions().get(id).map(|session| session.resource());
+        return match resource {
+            Some(resource) => resource_response(headers, &resource),
             None => not_found(path),
         };
     }
@@ -192,17 +256,29 @@ fn session(state: &BmcState, method: &Method, path: &str, id: &str) -> Response 
     StatusCode::NO_CONTENT.into_response()
 }
 
-fn mockup_resource(state: &BmcState, method: &Method, path: &str, options: QueryOptions) -> Response {
-    let Some(resource) = state.mockup.get(path) else {
+fn mockup_resource(
+    state: &BmcState,
+    method: &Method,
+    path: &str,
+    options: QueryOptions,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    if *method == Method::POST
+        && let Some(response) = writes::post_action(state, path, body)
+    {
+        return response;
+    }
+    let Some((uri, resource)) = state.resource(path) else {
+        if writes::is_action_target(state, path) {
+            return method_not_allowed("POST");
+        }
         return not_found(path);
     };
-    if method != Method::GET && method != Method::HEAD {
-        // TODO: PATCH and actions (reset, boot override) are not modelled yet, so every
-        // write is 405, which real BMCs return only for read-only resources.
-        return method_not_allowed("GET, HEAD");
+
+    match *method {
+        Method::GET | Method::HEAD => resource_response(headers, &state.render(&resource, &uri, options)),
+        Method::PATCH => writes::patch(state, path, headers, body),
+        _ => method_not_allowed(writes::allowed_methods(state, &uri, &resource)),
     }
-    json_response(
-        StatusCode::OK,
-        &render(resource, path, options, &state.config, &state.mockup),
-    )
 }

@@ -3,13 +3,17 @@
 //! Key types: [`BmcConfig`] (address, credentials, BMC behaviour), [`MockBmc`] (a running
 //! server) and [`Stats`] (request and session counts for tests to assert on).
 
+mod accounting;
 mod auth;
+mod expand;
+mod fault_layer;
 mod handler;
 mod response;
 mod session;
+mod state;
 mod view;
+mod writes;
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -20,9 +24,15 @@ use axum_server::tls_rustls::RustlsConfig;
 use tokio::task::JoinHandle;
 
 use crate::error::Error;
+use crate::fault::Faults;
 use crate::mockup::Mockup;
 use crate::tls;
 use session::SessionTable;
+use state::Overlay;
+use view::QueryOptions;
+
+pub use accounting::Stats;
+pub use state::Event;
 
 /// Listen address, credentials and behaviour of one mock BMC.
 #[derive(Clone)]
@@ -36,6 +46,16 @@ pub struct BmcConfig {
     pub sessions: bool,
     /// `Some(n)` pages collections longer than `n` members with `Members@odata.nextLink`.
     pub page_size: Option<usize>,
+    /// Honour `$expand` (`*`, `.` and `~` with `$levels`) and advertise it in the service
+    /// root's `ProtocolFeaturesSupported.ExpandQuery`. When false, `$expand` is ignored and
+    /// `ExpandQuery` is removed from the served root.
+    pub expand: bool,
+    /// Copy pending BIOS settings into the current attributes when a `ComputerSystem.Reset`
+    /// boots the system, as BIOS settings with `ApplyTime` `OnReset` do.
+    pub apply_settings_on_reset: bool,
+    /// Injected faults: latency, errors, corrupt bodies, session limits, TLS. The default
+    /// injects none.
+    pub faults: Faults,
 }
 
 impl BmcConfig {
@@ -47,6 +67,9 @@ impl BmcConfig {
             password: password.into(),
             sessions: true,
             page_size: None,
+            expand: false,
+            apply_settings_on_reset: true,
+            faults: Faults::default(),
         }
     }
 
@@ -63,25 +86,11 @@ impl std::fmt::Debug for BmcConfig {
             .field("password", &"<redacted>")
             .field("sessions", &self.sessions)
             .field("page_size", &self.page_size)
+            .field("expand", &self.expand)
+            .field("apply_settings_on_reset", &self.apply_settings_on_reset)
+            .field("faults", &self.faults)
             .finish()
     }
-}
-
-/// Request and session counts of one mock BMC since it started.
-#[derive(Debug, Clone, Default)]
-pub struct Stats {
-    /// All HTTP requests, including rejected ones.
-    pub requests: u64,
-    /// Requests per decoded path without query string or trailing slash.
-    pub requests_by_path: BTreeMap<String, u64>,
-    /// Sessions opened.
-    pub logins: u64,
-    /// Session logins and basic-auth requests with a wrong user name or password.
-    pub failed_logins: u64,
-    /// Sessions closed by DELETE.
-    pub logouts: u64,
-    /// Sessions open now.
-    pub open_sessions: usize,
 }
 
 /// State shared by all requests to one mock BMC.
@@ -90,8 +99,12 @@ pub(crate) struct BmcState {
     config: BmcConfig,
     addr: SocketAddr,
     sessions: Mutex<SessionTable>,
-    /// Counters. `MockBmc::stats` fills `open_sessions` from the session table.
+    /// Counters. `stats_now` fills `open_sessions` from the session table.
     stats: Mutex<Stats>,
+    /// Resources changed by writes, and the event log.
+    overlay: Mutex<Overlay>,
+    /// Fault rules with their request counters, and counts of injected faults.
+    faults: fault_layer::FaultState,
 }
 
 impl BmcState {
@@ -103,10 +116,27 @@ impl BmcState {
         self.stats.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn record_request(&self, path: &str) {
-        let mut stats = self.stats();
-        stats.requests += 1;
-        *stats.requests_by_path.entry(path.to_string()).or_default() += 1;
+    fn overlay(&self) -> MutexGuard<'_, Overlay> {
+        self.overlay.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Returns the counts since start with the number of open sessions.
+    fn stats_now(&self) -> Stats {
+        let mut stats = self.stats().clone();
+        stats.open_sessions = self.sessions().len();
+        stats
+    }
+
+    /// Returns the stored URI and the resource at `path` as this BMC serves it now.
+    fn resource(&self, path: &str) -> Option<(String, serde_json::Value)> {
+        self.overlay().resource(&self.mockup, path)
+    }
+
+    /// Returns the body to serve for `resource` at `uri`, with paging and `$expand` applied.
+    fn render(&self, resource: &serde_json::Value, uri: &str, options: QueryOptions) -> serde_json::Value {
+        let overlay = self.overlay();
+        let lookup = |target: &str| overlay.resource(&self.mockup, target).map(|(_, resource)| resource);
+        view::render(resource, uri, options, &self.config, &lookup)
     }
 }
 
@@ -131,14 +161,20 @@ impl MockBmc {
             addr: config.listen,
             source,
         })?;
-        let identity = tls::server_identity(addr)?;
+        let problems = config.faults.problems();
+        if !problems.is_empty() {
+            return Err(Error::InvalidFaults { addr, problems });
+        }
+        let identity = tls::server_identity(addr, &config.faults.tls)?;
 
         let state = Arc::new(BmcState {
+            sessions: Mutex::new(SessionTable::with_expiry(config.faults.sessions.expiry())),
+            faults: fault_layer::FaultState::new(&config.faults),
             mockup,
             config,
             addr,
-            sessions: Mutex::new(SessionTable::default()),
             stats: Mutex::new(Stats::default()),
+            overlay: Mutex::new(Overlay::default()),
         });
         let handle = axum_server::Handle::new();
         let server = axum_server::tls_rustls::from_tcp_rustls(listener, RustlsConfig::from_config(identity.config))
@@ -178,9 +214,18 @@ impl MockBmc {
 
     /// Returns the counts since start.
     pub fn stats(&self) -> Stats {
-        let mut stats = self.state.stats().clone();
-        stats.open_sessions = self.state.sessions().len();
-        stats
+        self.state.stats_now()
+    }
+
+    /// Returns the state changes made by PATCH and actions since start, in order.
+    pub fn events(&self) -> Vec<Event> {
+        self.state.overlay().events().to_vec()
+    }
+
+    /// Returns the resource at `path` as the BMC serves it now, with its changes but without
+    /// query options or paging.
+    pub fn resource(&self, path: &str) -> Option<serde_json::Value> {
+        self.state.resource(path).map(|(_, resource)| resource)
     }
 
     /// Stops the server, closes its connections and waits for it to finish.
@@ -211,8 +256,12 @@ fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, Error> {
 fn router(state: Arc<BmcState>) -> Router {
     Router::new()
         .fallback(handler::handle)
-        .with_state(state)
+        .with_state(state.clone())
         .layer(axum::middleware::map_response(add_redfish_headers))
+        // Outside the Redfish headers, so a fault can serve an HTML page as text/html.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), fault_layer::inject))
+        // Keep accounting the outermost layer, so it counts requests that other layers reject.
+        .layer(axum::middleware::from_fn_with_state(state, accounting::track))
 }
 
 /// Adds the headers every Redfish response carries, including axum's own rejections.

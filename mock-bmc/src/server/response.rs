@@ -1,6 +1,6 @@
 //! Redfish-shaped HTTP responses: JSON bodies and the error object with extended info.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -10,6 +10,48 @@ const BASE_REGISTRY: &str = "Base.1.15";
 /// Returns `body` as JSON with `status`.
 pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
     (status, body.to_string()).into_response()
+}
+
+/// Returns `body` with status 200 and its `ETag`, or an empty 304 when the request's
+/// `If-None-Match` lists that ETag.
+pub(crate) fn resource_response(request_headers: &HeaderMap, body: &Value) -> Response {
+    let text = body.to_string();
+    let etag = etag_of(&text);
+    let not_modified = etag_listed(request_headers.get(header::IF_NONE_MATCH), &etag);
+
+    let mut response = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (StatusCode::OK, text).into_response()
+    };
+    response.headers_mut().insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).expect("hex ETag is a valid header value"),
+    );
+    response
+}
+
+/// Returns the strong ETag of a serialized body: its 64-bit FNV-1a hash in hex, quoted.
+/// The same body always gets the same ETag, in every process.
+pub(crate) fn etag_of(text: &str) -> String {
+    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let hash = text
+        .bytes()
+        .fold(OFFSET_BASIS, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(PRIME));
+    format!("\"{hash:016x}\"")
+}
+
+/// Returns true when an `If-None-Match` or `If-Match` header value is `*` or lists `etag`,
+/// comparing weak and strong forms alike.
+pub(crate) fn etag_listed(header_value: Option<&HeaderValue>, etag: &str) -> bool {
+    let Some(value) = header_value.and_then(|value| value.to_str().ok()) else {
+        return false;
+    };
+    value
+        .split(',')
+        .map(|listed| listed.trim().trim_start_matches("W/"))
+        .any(|listed| listed == "*" || listed == etag)
 }
 
 /// Returns a Redfish error object whose code and extended info carry `Base.1.15.<message_id>`.

@@ -1,30 +1,39 @@
-//! The body served for a resource: query options (`$skip`, `$expand`) and paging applied
-//! to collections, and the service root adjusted to the BMC's config.
+//! The body served for a resource: query options (`$skip`, `$expand`) and paging applied,
+//! and the service root adjusted to the BMC's config.
 
 use serde_json::{Value, json};
 
 use super::BmcConfig;
-use crate::mockup::{Mockup, member_uri};
+use super::expand::{Expand, MAX_LEVELS, expand};
 
 /// Query options that mock BMCs honour. Other options are ignored.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct QueryOptions {
     /// `$skip=n`: members to leave out at the start of a collection.
     pub skip: Option<usize>,
-    /// `$expand` with any value: collection members are replaced by their resources.
-    pub expand: bool,
+    /// `$expand`, kept only when the BMC's config enables it.
+    pub expand: Option<Expand>,
+}
+
+/// A query string that the BMC rejects with 400, with the Base message id and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct QueryError {
+    pub message_id: &'static str,
+    pub message: String,
 }
 
 impl QueryOptions {
-    /// Parses a raw query string. The error is the message for a `$skip` that is not a number.
-    pub fn parse(raw: Option<&str>) -> Result<QueryOptions, String> {
+    /// Parses a raw query string. `$expand` is ignored, as BMCs without expand support do,
+    /// unless `expand_enabled` is true.
+    pub fn parse(raw: Option<&str>, expand_enabled: bool) -> Result<QueryOptions, QueryError> {
         let mut options = QueryOptions::default();
         for pair in raw.unwrap_or("").split('&').filter(|pair| !pair.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
+            let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
             match key.as_ref() {
-                "$skip" => options.skip = Some(parse_skip(value)?),
-                "$expand" => options.expand = true,
+                "$skip" => options.skip = Some(parse_skip(&value)?),
+                "$expand" if expand_enabled => options.expand = Some(parse_expand(&value)?),
                 _ => {}
             }
         }
@@ -32,33 +41,53 @@ impl QueryOptions {
     }
 }
 
-fn parse_skip(value: &str) -> Result<usize, String> {
-    value
-        .parse()
-        .map_err(|_| format!("The value {value} for the query parameter $skip is not a non-negative integer."))
+fn parse_skip(value: &str) -> Result<usize, QueryError> {
+    value.parse().map_err(|_| QueryError {
+        message_id: "QueryParameterValueFormatError",
+        message: format!("The value {value} for the query parameter $skip is not a non-negative integer."),
+    })
 }
 
-/// Returns the body to serve for `resource` at `uri`, paging and expanding collections.
-pub(crate) fn render(resource: &Value, uri: &str, options: QueryOptions, config: &BmcConfig, mockup: &Mockup) -> Value {
-    let Some(members) = resource.get("Members").and_then(Value::as_array) else {
-        return resource.clone();
-    };
+fn parse_expand(value: &str) -> Result<Expand, QueryError> {
+    Expand::parse(value).map_err(|(message, out_of_range)| QueryError {
+        message_id: if out_of_range {
+            "QueryParameterOutOfRange"
+        } else {
+            "QueryParameterValueFormatError"
+        },
+        message,
+    })
+}
 
+/// Returns the body to serve for `resource` at `uri`: a page of a collection, with the
+/// references inlined when `$expand` is set. `lookup` returns the resource at a URI as this
+/// BMC serves it.
+pub(crate) fn render(
+    resource: &Value,
+    uri: &str,
+    options: QueryOptions,
+    config: &BmcConfig,
+    lookup: &dyn Fn(&str) -> Option<Value>,
+) -> Value {
+    let mut body = match resource.get("Members").and_then(Value::as_array) {
+        Some(members) => page(resource, members, uri, options, config),
+        None => resource.clone(),
+    };
+    if let Some(option) = options.expand {
+        expand(&mut body, uri, option, lookup);
+    }
+    body
+}
+
+fn page(resource: &Value, members: &[Value], uri: &str, options: QueryOptions, config: &BmcConfig) -> Value {
     let total = members.len();
     let start = options.skip.unwrap_or(0).min(total);
     let end = config
         .page_size
         .map_or(total, |size| start.saturating_add(size).min(total));
 
-    let mut page: Vec<Value> = members[start..end].to_vec();
-    if options.expand {
-        // NOTE: only `Members` is expanded, one level deep. Other links stay links
-        // whatever `$levels` or `$expand` type the client requested.
-        page = page.into_iter().map(|member| expand_member(member, mockup)).collect();
-    }
-
     let mut body = resource.clone();
-    body["Members"] = Value::Array(page);
+    body["Members"] = Value::Array(members[start..end].to_vec());
     body["Members@odata.count"] = json!(total);
     if end < total {
         body["Members@odata.nextLink"] = json!(format!("{uri}?$skip={end}"));
@@ -66,23 +95,34 @@ pub(crate) fn render(resource: &Value, uri: &str, options: QueryOptions, config:
     body
 }
 
-fn expand_member(member: Value, mockup: &Mockup) -> Value {
-    match member_uri(&member).and_then(|uri| mockup.get(uri)) {
-        Some(resource) => resource.clone(),
-        None => member,
-    }
-}
-
-/// Returns the service root, without its session links when sessions are disabled.
+/// Returns the service root as this BMC's config makes it: without session links when
+/// sessions are disabled, and with `ProtocolFeaturesSupported.ExpandQuery` only when `$expand`
+/// is enabled, whatever the mockup's root contains.
 pub(crate) fn service_root(root: &Value, config: &BmcConfig) -> Value {
     let mut root = root.clone();
+    let Some(object) = root.as_object_mut() else {
+        return root;
+    };
+
     if !config.sessions {
-        if let Some(object) = root.as_object_mut() {
-            object.remove("SessionService");
-        }
-        if let Some(links) = root.get_mut("Links").and_then(Value::as_object_mut) {
+        object.remove("SessionService");
+        if let Some(links) = object.get_mut("Links").and_then(Value::as_object_mut) {
             links.remove("Sessions");
         }
+    }
+
+    if config.expand {
+        let features = object.entry("ProtocolFeaturesSupported").or_insert_with(|| json!({}));
+        if !features.is_object() {
+            *features = json!({});
+        }
+        features["ExpandQuery"] =
+            json!({ "ExpandAll": true, "Levels": true, "Links": true, "NoLinks": true, "MaxLevels": MAX_LEVELS });
+    } else if let Some(features) = object
+        .get_mut("ProtocolFeaturesSupported")
+        .and_then(Value::as_object_mut)
+    {
+        features.remove("ExpandQuery");
     }
     root
 }
@@ -104,16 +144,10 @@ mod tests {
         config.page_size = Some(2);
         let options = QueryOptions {
             skip: Some(2),
-            expand: false,
+            expand: None,
         };
 
-        let body = render(
-            &collection(5),
-            "/redfish/v1/Systems",
-            options,
-            &config,
-            &Mockup::default(),
-        );
+        let body = render(&collection(5), "/redfish/v1/Systems", options, &config, &|_| None);
 
         assert_eq!(body["Members"].as_array().unwrap().len(), 2);
         assert_eq!(body["Members@odata.count"], 5);
@@ -126,16 +160,10 @@ mod tests {
         config.page_size = Some(2);
         let options = QueryOptions {
             skip: Some(4),
-            expand: false,
+            expand: None,
         };
 
-        let body = render(
-            &collection(5),
-            "/redfish/v1/Systems",
-            options,
-            &config,
-            &Mockup::default(),
-        );
+        let body = render(&collection(5), "/redfish/v1/Systems", options, &config, &|_| None);
 
         assert_eq!(body["Members"].as_array().unwrap().len(), 1);
         assert!(body.get("Members@odata.nextLink").is_none());
@@ -143,14 +171,46 @@ mod tests {
 
     #[test]
     fn query_options_parse_encoded_skip() {
-        let options = QueryOptions::parse(Some("%24skip=3&foo=bar")).unwrap();
+        let options = QueryOptions::parse(Some("%24skip=3&foo=bar"), true).unwrap();
 
         assert_eq!(options.skip, Some(3));
-        assert!(!options.expand);
+        assert!(options.expand.is_none());
     }
 
     #[test]
     fn query_options_reject_bad_skip() {
-        assert!(QueryOptions::parse(Some("$skip=-1")).is_err());
+        assert!(QueryOptions::parse(Some("$skip=-1"), false).is_err());
+    }
+
+    #[test]
+    fn query_options_parse_encoded_expand() {
+        let options = QueryOptions::parse(Some("%24expand=.%28%24levels%3D2%29"), true).unwrap();
+
+        assert_eq!(options.expand.unwrap().levels, 2);
+    }
+
+    #[test]
+    fn query_options_ignore_expand_when_disabled() {
+        let options = QueryOptions::parse(Some("$expand=nonsense"), false).unwrap();
+
+        assert!(options.expand.is_none());
+    }
+
+    #[test]
+    fn service_root_advertises_expand_only_when_enabled() {
+        let root = json!({"ProtocolFeaturesSupported": {"ExpandQuery": {"ExpandAll": true}, "SelectQuery": true}});
+        let mut config = BmcConfig::loopback("u", "p");
+
+        let served = service_root(&root, &config);
+        assert!(served["ProtocolFeaturesSupported"].get("ExpandQuery").is_none());
+        assert_eq!(served["ProtocolFeaturesSupported"]["SelectQuery"], true);
+
+        config.expand = true;
+        let served = service_root(&root, &config);
+        assert_eq!(
+            served["ProtocolFeaturesSupported"]["ExpandQuery"]["MaxLevels"],
+            MAX_LEVELS
+        );
+        assert_eq!(served["ProtocolFeaturesSupported"]["ExpandQuery"]["NoLinks"], true);
     }
 }
