@@ -43,17 +43,37 @@ pub async fn collect<F: Fetch>(walker: &Walker<'_, F>, host: &Value, chassis: &[
         .collect()
 }
 
-/// Reads an adapter's `Ports`, or its `NetworkPorts` when it has no `Ports`.
+/// Reads an adapter's `Ports`, and its older `NetworkPorts` where a Port leaves out the speed.
+///
+/// Supermicro X13 BMCs report `CurrentSpeedGbps: null` in the Port resource while the
+/// deprecated NetworkPort of the same Id carries `CurrentLinkSpeedMbps`; the port that states
+/// a speed is kept, so the fact cites the resource the speed came from.
 async fn adapter_ports<F: Fetch>(walker: &Walker<'_, F>, (adapter_uri, adapter): &Resource) -> Vec<NetworkPort> {
     let adapter_id = json::text(adapter, "/Id").unwrap_or_else(|| last_segment(adapter_uri).to_string());
-    let ports = walker.linked_members(adapter, "/Ports").await;
-    if !ports.is_empty() {
-        return ports.iter().map(|(uri, doc)| port(uri, doc, &adapter_id)).collect();
-    }
-    let network_ports = walker.linked_members(adapter, "/NetworkPorts").await;
-    network_ports
+    let (ports, network_ports) = future::join(
+        walker.linked_members(adapter, "/Ports"),
+        walker.linked_members(adapter, "/NetworkPorts"),
+    )
+    .await;
+    let older: Vec<NetworkPort> = network_ports
         .iter()
         .map(|(uri, doc)| network_port(uri, doc, &adapter_id))
+        .collect();
+    if ports.is_empty() {
+        return older;
+    }
+    ports
+        .iter()
+        .map(|(uri, doc)| {
+            let current = port(uri, doc, &adapter_id);
+            match older
+                .iter()
+                .find(|other| other.id == current.id && other.speed_mbps.is_some())
+            {
+                Some(other) if current.speed_mbps.is_none() => other.clone(),
+                _ => current,
+            }
+        })
         .collect()
 }
 

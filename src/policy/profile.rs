@@ -40,6 +40,8 @@ pub struct Profile {
     pub memory: MemoryLimits,
     pub pcie: PcieLimits,
     pub boot: BootLimits,
+    pub working_array: WorkingArrayLimits,
+    pub network: NetworkLimits,
     pub storage_role: RoleLimits,
     pub metadata_role: RoleLimits,
     pub rules: Vec<RuleConfig>,
@@ -140,6 +142,34 @@ pub struct PcieException {
     pub note: String,
 }
 
+/// The NVMe working array of a GPU server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkingArrayLimits {
+    /// RAIDType values accepted for the working array.
+    pub raid_types: Vec<String>,
+    pub per_gpu: Vec<WorkingArrayBucket>,
+}
+
+/// Applies to GPUs of at least `gpu_memory_gb`; the largest bucket that applies wins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkingArrayBucket {
+    pub gpu_memory_gb: u32,
+    /// Usable decimal terabytes per GPU after RAID.
+    pub tb_per_gpu: u32,
+}
+
+/// Network speeds, in Gbit/s.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkLimits {
+    /// Speed of at least one linked data port on a GPU server.
+    pub gpu_port_min_gbps: u32,
+    /// Sum of the linked ports' speeds on a storage server.
+    pub storage_total_min_gbps: u32,
+}
+
 /// Hardware a storage or metadata server must have.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -171,6 +201,8 @@ struct ProfileFile {
     memory: MemoryLimits,
     pcie: PcieLimits,
     boot: BootLimits,
+    working_array: WorkingArrayLimits,
+    network: NetworkLimits,
     storage_role: RoleLimits,
     metadata_role: RoleLimits,
     #[serde(rename = "rule")]
@@ -263,6 +295,8 @@ impl Profile {
             memory: file.memory,
             pcie: file.pcie,
             boot: file.boot,
+            working_array: file.working_array,
+            network: file.network,
             storage_role: file.storage_role,
             metadata_role: file.metadata_role,
             rules,

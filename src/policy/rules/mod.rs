@@ -5,6 +5,7 @@ mod bios;
 mod cpu;
 mod gpu;
 mod memory;
+mod network;
 mod power;
 mod storage;
 
@@ -45,6 +46,10 @@ pub static RULES: &[RuleInfo] = &[
     bios::IOMMU_DISABLED,
     storage::BOOT_RAID1,
     storage::BOOT_CAPACITY,
+    storage::WORKING_RAID,
+    storage::WORKING_CAPACITY,
+    storage::DATA_JBOD,
+    network::SPEED,
 ];
 
 /// What a rule found, before the profile's severity is applied.

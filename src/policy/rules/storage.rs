@@ -4,9 +4,253 @@
 //! than working arrays. Where the BMC shows no RAID volume at all, the array may be software
 //! RAID, which only the installed OS can see, so the check is handed to the in-band stage.
 
-use super::{Outcome, RuleInfo, Subject, gigabytes};
-use crate::facts::{NodeFacts, Volume};
+use super::{Outcome, RuleInfo, Subject, gigabytes, is_absent};
+use crate::facts::{Drive, NodeFacts, Volume};
 use crate::policy::{Evidence, Profile, Status};
+
+pub const WORKING_RAID: RuleInfo = RuleInfo {
+    id: "working-array-raid",
+    description: "the NVMe working array, separate from the boot array, is mirrored (RAID 1 or 10)",
+    check: check_working_raid,
+};
+
+pub const WORKING_CAPACITY: RuleInfo = RuleInfo {
+    id: "working-array-capacity",
+    description: "the NVMe working array holds the profile's terabytes per GPU after mirroring",
+    check: check_working_capacity,
+};
+
+pub const DATA_JBOD: RuleInfo = RuleInfo {
+    id: "storage-data-jbod",
+    description: "a storage server's data drives are not in a hardware RAID volume",
+    check: check_data_jbod,
+};
+
+const MDADM_WORKING_CHECK: &str = "mdadm --detail /dev/mdX (expect raid1 or raid10, clean) on the working array";
+
+/// URIs of the boot array's drives, which belong to neither working nor data arrays: the
+/// boot mirror's, else those of the smallest RAID volume, which is the boot array even when
+/// it is not a mirror (a failed boot-volume-raid1 check already reports that).
+fn boot_drives<'a>(facts: &'a NodeFacts, profile: &Profile) -> Vec<&'a str> {
+    let smallest_array = || {
+        facts
+            .volumes
+            .iter()
+            .filter(|volume| is_array(volume))
+            .min_by_key(|volume| volume.capacity_bytes.unwrap_or(u64::MAX))
+    };
+    boot_mirror(facts, profile)
+        .or_else(smallest_array)
+        .map(|volume| volume.drives.iter().map(String::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// Drives outside the boot array and not absent.
+fn non_boot_drives<'a>(facts: &'a NodeFacts, profile: &Profile) -> Vec<&'a Drive> {
+    let boot = boot_drives(facts, profile);
+    facts
+        .drives
+        .iter()
+        .filter(|drive| !is_absent(drive.state.as_deref()))
+        .filter(|drive| {
+            !boot
+                .iter()
+                .any(|uri| uri.trim_end_matches('/') == drive.uri.trim_end_matches('/'))
+        })
+        .collect()
+}
+
+/// True for an NVMe drive: Protocol NVMe, or PCIe as Dell iDRAC reports direct-attached NVMe.
+fn is_nvme(drive: &Drive) -> bool {
+    matches!(drive.protocol.as_deref(), Some("NVMe" | "PCIe"))
+}
+
+/// Volumes made only of the given drives, with at least two members.
+fn volumes_over<'a>(facts: &'a NodeFacts, drives: &[&Drive]) -> Vec<&'a Volume> {
+    let uris: Vec<&str> = drives.iter().map(|drive| drive.uri.trim_end_matches('/')).collect();
+    facts
+        .volumes
+        .iter()
+        .filter(|volume| volume.drives.len() >= 2)
+        .filter(|volume| {
+            volume
+                .drives
+                .iter()
+                .all(|uri| uris.contains(&uri.trim_end_matches('/')))
+        })
+        .collect()
+}
+
+fn is_working_mirror(volume: &Volume, profile: &Profile) -> bool {
+    volume.raid_type.as_deref().is_some_and(|raid| {
+        profile
+            .working_array
+            .raid_types
+            .iter()
+            .any(|accepted| accepted.eq_ignore_ascii_case(raid))
+    })
+}
+
+fn check_working_raid(subject: &Subject, profile: &Profile) -> Outcome {
+    let facts = subject.facts;
+    let expected = format!(
+        "NVMe working drives outside the boot array in a {} volume",
+        profile.working_array.raid_types.join(" or ")
+    );
+    if facts.drives.is_empty() {
+        return Outcome::new(Status::Unknown, expected, "no drive reported by the BMC");
+    }
+    let working: Vec<&Drive> = non_boot_drives(facts, profile)
+        .into_iter()
+        .filter(|d| is_nvme(d))
+        .collect();
+    if working.len() < 2 {
+        let observed = format!("{} NVMe drives outside the boot array", working.len());
+        return Outcome::new(Status::Fail, expected, observed);
+    }
+
+    let volumes = volumes_over(facts, &working);
+    let evidence = volumes.iter().flat_map(|volume| volume_evidence(volume)).collect();
+    if let Some(mirror) = volumes.iter().find(|volume| is_working_mirror(volume, profile)) {
+        let observed = format!(
+            "{} is {} over {} drives",
+            label(mirror),
+            mirror.raid_type.as_deref().unwrap_or(""),
+            mirror.drives.len()
+        );
+        return Outcome::new(Status::Pass, expected, observed).with_evidence(evidence);
+    }
+    if let Some(other) = volumes.iter().find(|volume| is_array(volume)) {
+        let kind = other
+            .raid_type
+            .as_deref()
+            .or(other.volume_type.as_deref())
+            .unwrap_or("unknown RAID type");
+        let observed = format!("{} is {kind}", label(other));
+        return Outcome::new(Status::Fail, expected, observed)
+            .with_parts(vec![label(other)])
+            .with_evidence(evidence);
+    }
+    let observed = format!(
+        "{} NVMe drives without a hardware RAID volume; check software RAID: {MDADM_WORKING_CHECK}",
+        working.len()
+    );
+    Outcome::new(Status::InBand, expected, observed)
+}
+
+fn check_working_capacity(subject: &Subject, profile: &Profile) -> Outcome {
+    let facts = subject.facts;
+    let expected_text = "the profile's TB per GPU on the NVMe working array, after mirroring";
+    if facts.gpus.is_empty() {
+        return Outcome::new(Status::Unknown, expected_text, "no GPU reported by the BMC");
+    }
+    let sizes: Option<Vec<u32>> = facts
+        .gpus
+        .iter()
+        .map(|gpu| super::memory::gpu_memory_gb(gpu, profile))
+        .collect();
+    let Some(largest) = sizes.and_then(|sizes| sizes.into_iter().max()) else {
+        return Outcome::new(
+            Status::Unknown,
+            expected_text,
+            "the memory size of some GPUs is not reported or known",
+        );
+    };
+    let bucket = profile
+        .working_array
+        .per_gpu
+        .iter()
+        .filter(|b| largest >= b.gpu_memory_gb)
+        .max_by_key(|b| b.gpu_memory_gb);
+    let Some(bucket) = bucket else {
+        let observed = format!("the requirements give no working-array size for {largest} GB GPUs");
+        return Outcome::new(Status::NotApplicable, expected_text, observed);
+    };
+
+    let gpus = facts.gpus.len() as u64;
+    let needed_tb = u64::from(bucket.tb_per_gpu) * gpus;
+    let expected = format!(
+        ">= {needed_tb} TB usable ({} TB per GPU for {largest} GB GPUs, {gpus} GPUs)",
+        bucket.tb_per_gpu
+    );
+    let working: Vec<&Drive> = non_boot_drives(facts, profile)
+        .into_iter()
+        .filter(|d| is_nvme(d))
+        .collect();
+    let evidence: Vec<Evidence> = working
+        .iter()
+        .map(|d| Evidence::optional(&d.uri, "CapacityBytes", &d.capacity_bytes))
+        .collect();
+    if working.is_empty() {
+        return Outcome::new(Status::Fail, expected, "no NVMe drive outside the boot array");
+    }
+    let Some(raw) = working.iter().map(|d| d.capacity_bytes).sum::<Option<u64>>() else {
+        return Outcome::new(Status::Unknown, expected, "some working drives report no CapacityBytes")
+            .with_evidence(evidence);
+    };
+
+    let volumes = volumes_over(facts, &working);
+    let (usable, basis) = match volumes.iter().find(|volume| is_working_mirror(volume, profile)) {
+        Some(volume) if volume.capacity_bytes.is_some() => (
+            volume.capacity_bytes.unwrap_or(0),
+            format!("{} capacity", label(volume)),
+        ),
+        _ => (
+            raw / 2,
+            format!(
+                "half of {} raw on {} NVMe drives, as a mirror keeps",
+                gigabytes(raw),
+                working.len()
+            ),
+        ),
+    };
+    let observed = format!("{:.2} TB usable ({basis})", usable as f64 / 1e12);
+    let status = if usable >= needed_tb * 1_000_000_000_000 {
+        Status::Pass
+    } else {
+        Status::Fail
+    };
+    Outcome::new(status, expected, observed).with_evidence(evidence)
+}
+
+fn check_data_jbod(subject: &Subject, profile: &Profile) -> Outcome {
+    let facts = subject.facts;
+    let expected = "data drives outside the boot array, each exposed raw (JBOD), not in a RAID volume";
+    let data = non_boot_drives(facts, profile);
+    if data.is_empty() {
+        let observed = if facts.drives.is_empty() {
+            "no drive reported by the BMC"
+        } else {
+            "no drive outside the boot array"
+        };
+        return Outcome::new(Status::Unknown, expected, observed);
+    }
+    let data_uris: Vec<&str> = data.iter().map(|d| d.uri.trim_end_matches('/')).collect();
+    let raided: Vec<&Volume> = facts
+        .volumes
+        .iter()
+        .filter(|volume| is_array(volume) && volume.drives.len() >= 2)
+        .filter(|volume| {
+            volume
+                .drives
+                .iter()
+                .any(|uri| data_uris.contains(&uri.trim_end_matches('/')))
+        })
+        .collect();
+    if raided.is_empty() {
+        let sizes: Vec<String> = data.iter().filter_map(|d| d.capacity_bytes).map(gigabytes).collect();
+        let mut distinct = sizes.clone();
+        distinct.dedup();
+        let observed = format!("{} data drives without RAID ({})", data.len(), distinct.join(", "));
+        return Outcome::new(Status::Pass, expected, observed);
+    }
+    let evidence = raided.iter().flat_map(|volume| volume_evidence(volume)).collect();
+    let parts: Vec<String> = raided.iter().map(|volume| label(volume)).collect();
+    let observed = format!("data drives are in {}", parts.join(", "));
+    Outcome::new(Status::Fail, expected, observed)
+        .with_parts(parts)
+        .with_evidence(evidence)
+}
 
 pub const BOOT_RAID1: RuleInfo = RuleInfo {
     id: "boot-volume-raid1",
@@ -145,9 +389,105 @@ fn check_capacity(subject: &Subject, profile: &Profile) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::status;
-    use crate::facts::{NodeFacts, Volume};
+    use super::super::test_support::{run_as, status};
+    use crate::facts::{Drive, Gpu, NodeFacts, Volume};
+    use crate::inventory::Role;
     use crate::policy::Status;
+
+    const BOOT_BYTES: u64 = 960_000_000_000;
+    const NVME_BYTES: u64 = 7_680_000_000_000;
+
+    fn drive(n: usize, protocol: &str, bytes: u64) -> Drive {
+        Drive {
+            uri: format!("/redfish/v1/Systems/1/Storage/RAID.1/Drives/{n}"),
+            id: n.to_string(),
+            protocol: Some(protocol.into()),
+            capacity_bytes: Some(bytes),
+            ..Drive::default()
+        }
+    }
+
+    /// A GPU server: a RAID1 boot mirror over drives 0 and 1, `nvme` working drives from 2 on,
+    /// and `gpus` H100 GPUs.
+    fn server(nvme: usize, gpus: usize, extra_volume: Option<Volume>) -> NodeFacts {
+        let mut drives = vec![drive(0, "SATA", BOOT_BYTES), drive(1, "SATA", BOOT_BYTES)];
+        drives.extend((2..2 + nvme).map(|n| drive(n, "NVMe", NVME_BYTES)));
+        let mut volumes = vec![volume(Some("RAID1"), None, 2, Some(BOOT_BYTES))];
+        volumes.extend(extra_volume);
+        NodeFacts {
+            drives,
+            volumes,
+            gpus: (0..gpus)
+                .map(|_| Gpu {
+                    device_id: Some("0x2330".into()),
+                    ..Gpu::default()
+                })
+                .collect(),
+            ..NodeFacts::default()
+        }
+    }
+
+    fn over(raid: &str, first: usize, count: usize, bytes: Option<u64>) -> Volume {
+        Volume {
+            uri: "/redfish/v1/Systems/1/Storage/RAID.1/Volumes/2".into(),
+            id: "2".into(),
+            raid_type: Some(raid.into()),
+            capacity_bytes: bytes,
+            drives: (first..first + count)
+                .map(|n| format!("/redfish/v1/Systems/1/Storage/RAID.1/Drives/{n}"))
+                .collect(),
+            ..Volume::default()
+        }
+    }
+
+    #[test]
+    fn working_raid10_passes() {
+        let facts = server(8, 8, Some(over("RAID10", 2, 8, Some(4 * NVME_BYTES))));
+        assert_eq!(status("working-array-raid", &facts), Status::Pass);
+    }
+
+    #[test]
+    fn working_raid0_fails() {
+        let facts = server(8, 8, Some(over("RAID0", 2, 8, None)));
+        assert_eq!(status("working-array-raid", &facts), Status::Fail);
+    }
+
+    #[test]
+    fn working_drives_without_volume_go_in_band() {
+        assert_eq!(status("working-array-raid", &server(8, 8, None)), Status::InBand);
+    }
+
+    #[test]
+    fn working_capacity_halves_raw_nvme() {
+        // 8 x 7.68 TB raw is 30.72 TB usable as a mirror: enough for 4 TB x 7 GPUs, not x 8.
+        assert_eq!(status("working-array-capacity", &server(8, 7, None)), Status::Pass);
+        assert_eq!(status("working-array-capacity", &server(8, 8, None)), Status::Fail);
+    }
+
+    #[test]
+    fn working_capacity_without_sizes_is_unknown() {
+        let mut facts = server(8, 8, None);
+        facts.drives[4].capacity_bytes = None;
+        assert_eq!(status("working-array-capacity", &facts), Status::Unknown);
+    }
+
+    #[test]
+    fn storage_data_jbod() {
+        let raw = server(12, 0, None);
+        let raided = server(12, 0, Some(over("RAID5", 2, 12, None)));
+        assert_eq!(
+            run_as("storage-data-jbod", &raw, None, Role::Storage).status,
+            Status::Pass
+        );
+        assert_eq!(
+            run_as("storage-data-jbod", &raided, None, Role::Storage).status,
+            Status::Fail
+        );
+        assert_eq!(
+            run_as("storage-data-jbod", &NodeFacts::default(), None, Role::Storage).status,
+            Status::Unknown
+        );
+    }
 
     fn volume(raid: Option<&str>, volume_type: Option<&str>, drives: usize, bytes: Option<u64>) -> Volume {
         Volume {
