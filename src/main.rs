@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
 use rackcheck::credentials::CredentialStore;
 use rackcheck::demo::{DEFAULT_MOCK_BMC_DIR, DemoRack};
 use rackcheck::inventory::Inventory;
 use rackcheck::policy::Profile;
-use rackcheck::redfish::ClientOptions;
+use rackcheck::redfish::{ClientOptions, RetryPolicy};
 use rackcheck::report::{self, Format, Outcome};
-use rackcheck::scan::{ScanOptions, ScanReport, scan};
+use rackcheck::scan::{ScanOptions, ScanReport, scan_until};
 use tracing_subscriber::EnvFilter;
 
 /// Validates bare-metal GPU servers out-of-band through their BMCs' Redfish API.
@@ -83,17 +84,47 @@ struct ScanArgs {
     #[arg(long)]
     insecure: bool,
 
+    /// File of pinned BMC certificates, one `host:port SHA256-FINGERPRINT` line per BMC. A
+    /// pinned BMC must present exactly that certificate, self-signed or not.
+    #[arg(long, value_name = "FILE")]
+    known_bmcs: Option<PathBuf>,
+
+    /// Record the certificate of each BMC missing from --known-bmcs on first use, and trust it.
+    #[arg(long, requires = "known_bmcs")]
+    record_new_bmcs: bool,
+
+    /// Network (CIDR) that BMCs may be in; repeat for several. A BMC resolving outside every
+    /// one is not contacted. Without this flag every address is allowed.
+    #[arg(long, value_name = "CIDR")]
+    allow_net: Vec<IpNet>,
+
+    /// Read with basic auth when a BMC rejects the login because its session table is full.
+    #[arg(long)]
+    basic_auth_fallback: bool,
+
     /// Seconds allowed to open a TCP and TLS connection to a BMC.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     connect_timeout: f64,
 
-    /// Seconds allowed for one Redfish request.
+    /// Seconds allowed for one Redfish request, from sending it to reading the whole response.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     timeout: f64,
 
-    /// Seconds allowed to read one node's resources; login and logout are bounded by --timeout.
+    /// Seconds allowed for one node from login to the end of reading; logout is bounded by --timeout.
     #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
     node_deadline: f64,
+
+    /// Retries of a request after a connection error, a timeout (retried once), 429 or 503.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    retries: u32,
+
+    /// Maximum wait in seconds before one retry. A BMC requesting a longer wait is not retried.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    retry_max_wait: f64,
+
+    /// Resources read per node at most; a node that needs more ends with an error.
+    #[arg(long, value_name = "N", default_value_t = 5000, value_parser = at_least_one_u64)]
+    max_resources: u64,
 
     /// Requests in flight per BMC; BMCs are slow and fragile, so keep this small.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = at_least_one)]
@@ -106,6 +137,13 @@ struct ScanArgs {
     /// Log more (repeat for more detail); RUST_LOG overrides.
     #[arg(long, short, action = clap::ArgAction::Count)]
     verbose: u8,
+}
+
+fn at_least_one_u64(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(value) if value >= 1 => Ok(value),
+        _ => Err(format!("`{text}` is not a whole number of at least 1")),
+    }
 }
 
 fn at_least_one(text: &str) -> Result<usize, String> {
@@ -125,13 +163,24 @@ impl ScanArgs {
                 anyhow::bail!("invalid --{flag} `{value}`: expected a number of seconds from 0.001 to 86400")
             }
         };
+        let retry = RetryPolicy {
+            max_attempts: self.retries.saturating_add(1),
+            max_delay: seconds(self.retry_max_wait, "retry-max-wait")?,
+            ..RetryPolicy::default()
+        };
         Ok(ScanOptions {
             client: ClientOptions {
                 insecure: self.insecure,
                 ca_file: self.ca_file.clone(),
+                known_bmcs: self.known_bmcs.clone(),
+                record_new_bmcs: self.record_new_bmcs,
+                allow_nets: self.allow_net.clone(),
+                basic_auth_fallback: self.basic_auth_fallback,
                 connect_timeout: seconds(self.connect_timeout, "connect-timeout")?,
                 request_timeout: seconds(self.timeout, "timeout")?,
                 max_in_flight: self.max_in_flight,
+                retry,
+                max_resources: self.max_resources,
             },
             concurrency: self.concurrency,
             node_deadline: seconds(self.node_deadline, "node-deadline")?,
@@ -169,6 +218,10 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(outcome) => ExitCode::from(outcome as u8),
+        Err(err) if err.is::<Interrupted>() => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(Interrupted::EXIT_CODE)
+        }
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(Outcome::Usage as u8)
@@ -201,7 +254,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             let list = rackcheck::policy::requirements(&profile);
             match report::write_requirements(&list, format, &mut std::io::stdout().lock()) {
                 Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
-                    return Err(err).context("cannot write the requirements table");
+                    Err(err).context("cannot write the requirements table")
                 }
                 _ => Ok(Outcome::Pass),
             }
@@ -222,8 +275,8 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             let credentials = options.credentials()?;
             check_credentials(&inventory, &credentials)?;
             let sink = ReportSink::open(options.output.as_deref(), Some(&path))?;
-            let report = scan(&inventory, &credentials, &profile, &scan_options).await?;
-            emit(&report, options.format, sink)
+            let report = scan_until(&inventory, &credentials, &profile, &scan_options, ctrl_c()).await?;
+            emit(&report.ok_or(Interrupted)?, options.format, sink)
         }
         Command::Demo { mock_bmc_dir, options } => {
             let profile = options.profile()?;
@@ -233,11 +286,37 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             if !options.insecure && options.ca_file.is_none() {
                 scan_options.client.ca_file = Some(demo.ca_path());
             }
-            let report = scan(&demo.inventory, &demo.credentials, &profile, &scan_options).await;
+            let report = scan_until(&demo.inventory, &demo.credentials, &profile, &scan_options, ctrl_c()).await;
             demo.shutdown().await;
-            emit(&report?, options.format, sink)
+            emit(&report?.ok_or(Interrupted)?, options.format, sink)
         }
     }
+}
+
+/// A scan stopped by Ctrl-C, after every open session was logged out.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted by Ctrl-C; every open session was logged out and no report was written")]
+struct Interrupted;
+
+impl Interrupted {
+    /// 128 + SIGINT, the shells' convention for a process ended by Ctrl-C.
+    const EXIT_CODE: u8 = 130;
+}
+
+/// Completes on Ctrl-C, after which a second Ctrl-C exits at once, leaving open sessions to
+/// expire on their BMCs. Never completes when the signal handler cannot be installed, so
+/// the scan then runs to its end.
+async fn ctrl_c() {
+    if let Err(err) = tokio::signal::ctrl_c().await {
+        tracing::warn!(cause = %err, "cannot listen for Ctrl-C; an interrupted scan may leave BMC sessions open");
+        std::future::pending::<()>().await;
+    }
+    eprintln!("interrupted: logging out of every open session; press Ctrl-C again to exit at once");
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(i32::from(Interrupted::EXIT_CODE));
+        }
+    });
 }
 
 /// Resolves every node's credentials before any BMC is contacted, so a missing variable or
@@ -261,7 +340,7 @@ fn check_credentials(inventory: &Inventory, credentials: &CredentialStore) -> an
     }
     let mut text = format!("no credentials for {failing_nodes} of {} nodes:", inventory.nodes.len());
     for problem in problems.iter().take(SHOWN) {
-        text.push_str("\n");
+        text.push('\n');
         text.push_str(problem);
     }
     if problems.len() > SHOWN {

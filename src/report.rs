@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
-use crate::policy::{Requirement, Status, Verdict};
+use crate::policy::{Finding, Requirement, Status, Verdict};
 use crate::scan::{NodeReport, ScanReport};
 
 /// Output formats of `scan` and `demo`.
@@ -111,6 +111,7 @@ fn write_table(report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
     for node in &report.nodes {
         write_node_details(node, out)?;
     }
+    write_rack_findings(report, out)?;
 
     let count = |verdict| report.nodes.iter().filter(|node| node.verdict == verdict).count();
     writeln!(
@@ -131,6 +132,23 @@ fn write_table(report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
     )
 }
 
+/// Lists the rack-wide findings, skipping those that passed or had nothing to judge.
+fn write_rack_findings(report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
+    let open: Vec<_> = report
+        .rack
+        .iter()
+        .filter(|f| !matches!(f.status, Status::Pass | Status::NotApplicable))
+        .collect();
+    if open.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\nrack")?;
+    for finding in open {
+        write_finding(finding, out)?;
+    }
+    Ok(())
+}
+
 /// Lists what a technician must look at on one node: the error, or each finding that did not pass.
 fn write_node_details(node: &NodeReport, out: &mut dyn Write) -> io::Result<()> {
     if let Some(error) = &node.error {
@@ -141,40 +159,52 @@ fn write_node_details(node: &NodeReport, out: &mut dyn Write) -> io::Result<()> 
         return Ok(());
     }
 
-    let open: Vec<_> = node.findings.iter().filter(|f| f.status != Status::Pass).collect();
+    // Findings with nothing to judge stay in the JSON report; the table lists what to act on.
+    let open: Vec<_> = node
+        .findings
+        .iter()
+        .filter(|f| !matches!(f.status, Status::Pass | Status::NotApplicable))
+        .collect();
     if open.is_empty() {
         return Ok(());
     }
     writeln!(out, "\n{} ({}): {}", node.hostname, node.bmc, node.verdict)?;
     for finding in open {
+        write_finding(finding, out)?;
+    }
+    Ok(())
+}
+
+/// Writes one finding: status, rule and requirement, then expected, observed, parts, evidence.
+fn write_finding(finding: &Finding, out: &mut dyn Write) -> io::Result<()> {
+    const SHOWN: usize = 3;
+
+    writeln!(
+        out,
+        "  {:<8} {}  [{}]",
+        finding.status.as_str(),
+        finding.rule,
+        finding.requirement
+    )?;
+    writeln!(out, "           expected: {}", finding.expected)?;
+    writeln!(out, "           observed: {}", finding.observed)?;
+    if !finding.parts.is_empty() {
+        writeln!(out, "           check:    {}", finding.parts.join(", "))?;
+    }
+    for (index, evidence) in finding.evidence.iter().take(SHOWN).enumerate() {
+        let label = if index == 0 { "evidence:" } else { "" };
         writeln!(
             out,
-            "  {:<8} {}  [{}]",
-            finding.status.as_str(),
-            finding.rule,
-            finding.requirement
+            "           {label:<9} {} {} = {}",
+            evidence.uri, evidence.property, evidence.value
         )?;
-        writeln!(out, "           expected: {}", finding.expected)?;
-        writeln!(out, "           observed: {}", finding.observed)?;
-        if !finding.parts.is_empty() {
-            writeln!(out, "           check:    {}", finding.parts.join(", "))?;
-        }
-        const SHOWN: usize = 3;
-        for (index, evidence) in finding.evidence.iter().take(SHOWN).enumerate() {
-            let label = if index == 0 { "evidence:" } else { "" };
-            writeln!(
-                out,
-                "           {label:<9} {} {} = {}",
-                evidence.uri, evidence.property, evidence.value
-            )?;
-        }
-        if finding.evidence.len() > SHOWN {
-            writeln!(
-                out,
-                "                     (+{} more in --format json)",
-                finding.evidence.len() - SHOWN
-            )?;
-        }
+    }
+    if finding.evidence.len() > SHOWN {
+        writeln!(
+            out,
+            "                     (+{} more in --format json)",
+            finding.evidence.len() - SHOWN
+        )?;
     }
     Ok(())
 }

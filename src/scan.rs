@@ -3,8 +3,9 @@
 //! Nodes run concurrently up to a global limit; the Redfish client limits requests per BMC.
 //! A node that fails ends as a report with `verdict = error` and its cause; it never stops or
 //! delays the others. Every session that was opened is closed, whether collection succeeded,
-//! failed or ran out of time.
+//! failed, ran out of time or was cancelled by Ctrl-C.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -13,9 +14,9 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::collect::collect;
 use crate::credentials::CredentialStore;
-use crate::facts::NodeFacts;
+use crate::facts::{NodeFacts, Problem};
 use crate::inventory::{Inventory, Node, Role};
-use crate::policy::{Finding, Profile, Subject, Verdict, judge_node};
+use crate::policy::{Finding, Profile, RackMember, Subject, Verdict, judge_node, judge_rack};
 use crate::redfish::{ClientOptions, RedfishClient};
 
 /// Version of the JSON report schema; raised on any incompatible change.
@@ -27,7 +28,8 @@ pub struct ScanOptions {
     pub client: ClientOptions,
     /// Nodes scanned at the same time.
     pub concurrency: usize,
-    /// Time allowed for one node, login to logout.
+    /// Time allowed for one node, from login to the end of collection; the logout after it
+    /// is bounded by the request timeout.
     pub node_deadline: Duration,
 }
 
@@ -93,24 +95,58 @@ impl NodeReport {
 
 /// Scans every node of the inventory and judges it against the profile.
 ///
-/// Fails only when the Redfish client cannot be built (an unreadable CA file); every per-node
-/// failure is part of the report.
+/// Fails only when the Redfish client cannot be built (an unreadable CA or known-BMCs
+/// file); every per-node failure is part of the report.
 pub async fn scan(
     inventory: &Inventory,
     credentials: &CredentialStore,
     profile: &Profile,
     options: &ScanOptions,
 ) -> Result<ScanReport, crate::redfish::ClientError> {
+    let report = scan_until(inventory, credentials, profile, options, std::future::pending()).await?;
+    Ok(report.expect("a scan without cancellation always completes"))
+}
+
+/// Scans as [`scan`] does until `cancel` completes, as on Ctrl-C.
+///
+/// On cancellation no further node is started, the nodes in progress are dropped, and every
+/// session opened is deleted before this returns `Ok(None)`: no report is made, because
+/// the nodes cut short would look like BMC failures.
+pub async fn scan_until(
+    inventory: &Inventory,
+    credentials: &CredentialStore,
+    profile: &Profile,
+    options: &ScanOptions,
+    cancel: impl Future<Output = ()>,
+) -> Result<Option<ScanReport>, crate::redfish::ClientError> {
     let client = RedfishClient::new(&options.client)?;
 
-    let mut nodes: Vec<NodeReport> = futures::stream::iter(&inventory.nodes)
+    let all_nodes = futures::stream::iter(&inventory.nodes)
         .map(|node| {
             let span = info_span!("node", hostname = %node.hostname, bmc = %node.bmc);
             scan_node(&client, node, credentials, profile, options).instrument(span)
         })
         .buffer_unordered(options.concurrency.max(1))
-        .collect()
-        .await;
+        .collect::<Vec<NodeReport>>();
+    let finished = tokio::select! {
+        nodes = all_nodes => Some(nodes),
+        () = cancel => {
+            warn!("scan cancelled; logging out of every open session");
+            None
+        }
+    };
+
+    // Sessions of nodes cut off by the deadline or the cancellation are deleted by tasks.
+    let grace = options.client.request_timeout.saturating_mul(2);
+    if tokio::time::timeout(grace, client.wait_for_logouts()).await.is_err() {
+        warn!(
+            waited_s = grace.as_secs_f64(),
+            "some sessions could not be deleted in time; the BMCs expire them later"
+        );
+    }
+    let Some(mut nodes) = finished else {
+        return Ok(None);
+    };
 
     // Report in inventory order, whatever order the nodes finished in.
     nodes.sort_by_key(|report| {
@@ -121,13 +157,26 @@ pub async fn scan(
             .unwrap_or(usize::MAX)
     });
 
-    Ok(ScanReport {
+    let rack = judge_rack(&rack_members(&nodes), profile);
+    Ok(Some(ScanReport {
         schema_version: SCHEMA_VERSION,
         profile: profile.name.clone(),
         insecure: options.client.insecure,
         nodes,
-        rack: Vec::new(),
-    })
+        rack,
+    }))
+}
+
+/// The nodes of a report as the rack-wide rules see them.
+pub fn rack_members(nodes: &[NodeReport]) -> Vec<RackMember<'_>> {
+    nodes
+        .iter()
+        .map(|node| RackMember {
+            hostname: &node.hostname,
+            role: node.role,
+            facts: node.facts.as_ref(),
+        })
+        .collect()
 }
 
 async fn scan_node(
@@ -162,7 +211,10 @@ async fn scan_node(
     report
 }
 
-/// Logs in, collects within the deadline, and logs out on every path.
+/// Logs in and collects within the deadline, and logs out on every path.
+///
+/// A cap that stopped the session (body size, JSON depth, resources per node) fails the
+/// node. Responses the client had to repair are added to the facts' problems as BMC defects.
 async fn read_node(
     client: &RedfishClient,
     node: &Node,
@@ -170,22 +222,42 @@ async fn read_node(
     deadline: Duration,
 ) -> Result<NodeFacts, String> {
     let creds = credentials.credentials_for(node).map_err(|err| error_chain(&err))?;
-    let session = client.login(&node.bmc, &creds).await.map_err(|err| error_chain(&err))?;
+    let end = tokio::time::Instant::now() + deadline;
+    let session = match tokio::time::timeout_at(end, client.login_before(&node.bmc, &creds, Some(end))).await {
+        Ok(Ok(session)) => session,
+        Ok(Err(err)) => return Err(error_chain(&err)),
+        Err(_) => return Err(deadline_exceeded(deadline, "logging in")),
+    };
 
-    let collected = tokio::time::timeout(deadline, collect(&session, node.system.as_deref())).await;
+    let collected = tokio::time::timeout_at(end, collect(&session, node.system.as_deref())).await;
+    let stop_cause = session.stop_cause();
+    let defects = session.defects();
 
     if let Err(err) = session.logout().await {
         warn!(hostname = %node.hostname, cause = %error_chain(&err), "logout failed");
     }
 
-    match collected {
-        Ok(Ok(facts)) => Ok(facts),
-        Ok(Err(err)) => Err(error_chain(&err)),
-        Err(_) => Err(format!(
-            "node deadline of {}s exceeded while reading resources\nhint: raise --node-deadline for slow BMCs",
-            deadline.as_secs_f64()
-        )),
+    if let Some(cause) = stop_cause {
+        return Err(error_chain(&cause));
     }
+    match collected {
+        Ok(Ok(mut facts)) => {
+            facts.problems.extend(defects.into_iter().map(|defect| Problem {
+                uri: defect.uri,
+                message: format!("BMC defect: {}", defect.message),
+            }));
+            Ok(facts)
+        }
+        Ok(Err(err)) => Err(error_chain(&err)),
+        Err(_) => Err(deadline_exceeded(deadline, "reading resources")),
+    }
+}
+
+fn deadline_exceeded(deadline: Duration, phase: &str) -> String {
+    format!(
+        "node deadline of {}s exceeded while {phase}\nhint: raise --node-deadline for slow BMCs",
+        deadline.as_secs_f64()
+    )
 }
 
 /// Formats an error with every cause in its source chain, so a node's error says why

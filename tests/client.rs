@@ -6,16 +6,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use mock_bmc::{BmcConfig, MockBmc, Mockup};
+use mock_bmc::{BmcConfig, Fault, FaultRule, MockBmc, Mockup};
 use rackcheck::credentials::Credentials;
 use rackcheck::inventory::BmcAddress;
-use rackcheck::redfish::{AuthKind, ClientOptions, Fetch, RedfishClient, RedfishError, members};
+use rackcheck::redfish::{AuthKind, ClientOptions, Fetch, RedfishClient, RedfishError, RetryPolicy, members};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 const USER: &str = "admin";
 const PASSWORD: &str = "correct-horse";
 const SYSTEM_COUNT: usize = 5;
+const SESSIONS: &str = "/redfish/v1/SessionService/Sessions";
 
 /// Creates a fresh directory under cargo's per-target temporary directory.
 fn temp_dir(name: &str) -> PathBuf {
@@ -198,14 +199,30 @@ async fn dropped_session_is_deleted() {
 
     let session = client.login(&address(&bmc), &credentials()).await.unwrap();
     drop(session);
+    client.wait_for_logouts().await;
 
-    // The DELETE runs in a spawned task; poll for it instead of sleeping a fixed time.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while bmc.stats().open_sessions > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     assert_eq!(bmc.stats().open_sessions, 0);
     assert_eq!(bmc.stats().logouts, 1);
+    bmc.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancelled_login_is_deleted() {
+    let bmc = start_bmc(|config| {
+        config.faults.rules = vec![FaultRule::always(Fault::Latency { ms: 300, jitter_ms: 0 }).on_path(SESSIONS)];
+    })
+    .await;
+    let client = RedfishClient::new(&trusting(&bmc)).unwrap();
+
+    let (address, credentials) = (address(&bmc), credentials());
+    let login = client.login(&address, &credentials);
+    let cut_short = tokio::time::timeout(Duration::from_millis(150), login).await;
+    assert!(cut_short.is_err(), "the login finished before the timeout");
+    client.wait_for_logouts().await;
+
+    let stats = bmc.stats();
+    assert_eq!(stats.logins, 1);
+    assert_eq!(stats.open_sessions, 0);
     bmc.shutdown().await;
 }
 
@@ -397,6 +414,7 @@ async fn in_flight_limit_per_bmc() {
         insecure: true,
         request_timeout: Duration::from_millis(600),
         max_in_flight: 2,
+        retry: RetryPolicy::none(),
         ..ClientOptions::default()
     };
     let client = RedfishClient::new(&options).unwrap();

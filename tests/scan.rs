@@ -86,7 +86,10 @@ async fn mixed_rack_gets_correct_verdicts() {
     // fails those two rules on top of what its scenario breaks.
     let expected_failures: [(&str, &[&str]); 6] = [
         ("dell-ok", &["cpu-clock", "working-array-capacity"]),
-        ("dell-iommu", &["cpu-clock", "working-array-capacity", "bios-iommu-disabled"]),
+        (
+            "dell-iommu",
+            &["cpu-clock", "working-array-capacity", "bios-iommu-disabled"],
+        ),
         ("smc-noecc", &["dimm-ecc"]),
         ("smc-v100", &["gpu-architecture"]),
         ("lenovo-psu", &["psu-redundant"]),

@@ -11,7 +11,7 @@ use futures::future::{self, BoxFuture, FutureExt, Shared};
 use serde_json::Value;
 
 use crate::facts::Problem;
-use crate::redfish::{Fetch, RedfishError};
+use crate::redfish::{Fetch, RedfishError, canonical_path};
 
 type Response = Result<Arc<Value>, Arc<RedfishError>>;
 
@@ -149,25 +149,14 @@ impl<'a, F: Fetch> Walker<'a, F> {
     }
 }
 
-/// Normalizes a link for caching and for the facts: strips the fragment and a trailing slash
-/// of the path (HPE iLO writes `/redfish/v1/Systems/1/`) and keeps a query, which selects a
-/// page of a collection. Returns `None` for a link outside `/redfish/v1`, including absolute
-/// URLs, which the collector does not follow.
+/// Normalizes a link for caching and for the facts with [`canonical_path`]: no fragment,
+/// no duplicate or trailing slash, the query kept. Returns `None` for a link outside
+/// `/redfish/v1`, including absolute URLs, which the collector does not follow.
 pub fn normalize(uri: &str) -> Option<String> {
-    let without_fragment = uri.split('#').next().unwrap_or("");
-    let (path, query) = match without_fragment.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
-        None => (without_fragment, None),
-    };
-    let path = path.trim_end_matches('/');
+    let canonical = canonical_path(uri)?;
+    let path = canonical.split('?').next().unwrap_or("");
     let inside = path == "/redfish/v1" || path.starts_with("/redfish/v1/");
-    if !inside || path.split('/').any(|segment| segment == "..") {
-        return None;
-    }
-    Some(match query {
-        Some(query) => format!("{path}?{query}"),
-        None => path.to_string(),
-    })
+    inside.then_some(canonical)
 }
 
 /// Returns the last path segment of a URI (`/redfish/v1/Systems/1/` → `1`).
@@ -190,6 +179,15 @@ mod tests {
             Some("/redfish/v1/Chassis/1/Power")
         );
         assert_eq!(normalize("/redfish/v1/").as_deref(), Some("/redfish/v1"));
+    }
+
+    #[test]
+    fn normalize_collapses_duplicate_slashes() {
+        assert_eq!(
+            normalize("/redfish//v1///Systems/1//").as_deref(),
+            Some("/redfish/v1/Systems/1")
+        );
+        assert_eq!(normalize("//127.0.0.2/redfish/v1"), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod bios_keys;
 mod cpu_models;
 mod gpu_models;
 mod profile;
+mod rack;
 mod requirements;
 mod rules;
 
@@ -16,6 +17,7 @@ pub use bios_keys::{BiosKey, BiosKeyTable};
 pub use cpu_models::{CpuModel, CpuTable, normalize_cpu_model};
 pub use gpu_models::{Architecture, GpuModel, GpuTable, architecture_from_model, parse_pci_id};
 pub use profile::{Profile, ProfileError, RuleConfig, Severity};
+pub use rack::{RACK_RULES, RackMember, RackRuleInfo, judge_rack};
 pub use requirements::{Coverage, Requirement, cited_ids, requirements};
 pub use rules::{RULES, RuleInfo, Subject};
 

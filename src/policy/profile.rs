@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::bios_keys::BiosKeyTable;
 use super::cpu_models::CpuTable;
 use super::gpu_models::{Architecture, GpuTable};
+use super::rack::RACK_RULES;
 use super::rules::{RULES, RuleInfo};
 use crate::inventory::Role;
 
@@ -42,6 +43,7 @@ pub struct Profile {
     pub boot: BootLimits,
     pub working_array: WorkingArrayLimits,
     pub network: NetworkLimits,
+    pub deployment: DeploymentLimits,
     pub storage_role: RoleLimits,
     pub metadata_role: RoleLimits,
     pub rules: Vec<RuleConfig>,
@@ -160,6 +162,17 @@ pub struct WorkingArrayBucket {
     pub tb_per_gpu: u32,
 }
 
+/// Minimums for the deployment as a whole, judged by the rack-wide rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentLimits {
+    /// GPU-server power capacity, in kW.
+    pub min_gpu_power_kw: u32,
+    pub min_storage_servers: u32,
+    /// Raw capacity of the storage servers' data disks, in decimal TB.
+    pub min_storage_raw_tb: u32,
+}
+
 /// Network speeds, in Gbit/s.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -203,6 +216,7 @@ struct ProfileFile {
     boot: BootLimits,
     working_array: WorkingArrayLimits,
     network: NetworkLimits,
+    deployment: DeploymentLimits,
     storage_role: RoleLimits,
     metadata_role: RoleLimits,
     #[serde(rename = "rule")]
@@ -216,7 +230,8 @@ struct RuleEntry {
     requirement: String,
     section: String,
     text: String,
-    roles: toml::Spanned<Vec<Role>>,
+    /// Roles a node rule judges; rack-wide rules take none.
+    roles: Option<toml::Spanned<Vec<Role>>>,
     #[serde(default = "default_severity")]
     severity: Severity,
     #[serde(default = "default_enabled")]
@@ -281,7 +296,7 @@ impl Profile {
                 requirement: entry.requirement,
                 section: entry.section,
                 text: entry.text,
-                roles: entry.roles.into_inner(),
+                roles: entry.roles.map(toml::Spanned::into_inner).unwrap_or_default(),
                 severity: entry.severity,
                 enabled: entry.enabled,
             })
@@ -297,6 +312,7 @@ impl Profile {
             boot: file.boot,
             working_array: file.working_array,
             network: file.network,
+            deployment: file.deployment,
             storage_role: file.storage_role,
             metadata_role: file.metadata_role,
             rules,
@@ -330,7 +346,11 @@ fn validate(file: &ProfileFile, text: &str, source_name: &str) -> Vec<String> {
         ));
     }
     let mut seen = BTreeSet::new();
-    let known: Vec<&str> = RULES.iter().map(|rule| rule.id).collect();
+    let known: Vec<&str> = RULES
+        .iter()
+        .map(|rule| rule.id)
+        .chain(RACK_RULES.iter().map(|rule| rule.id))
+        .collect();
 
     for entry in &file.rules {
         let id = entry.id.get_ref();
@@ -346,8 +366,11 @@ fn validate(file: &ProfileFile, text: &str, source_name: &str) -> Vec<String> {
                 "{at}: rule `{id}` is listed twice\nhint: keep one entry per rule"
             ));
         }
-        if entry.roles.get_ref().is_empty() {
-            let at = format!("{source_name}:{}", line_of(text, entry.roles.span()));
+        let is_node_rule = RULES.iter().any(|rule| rule.id == id.as_str());
+        let no_roles = entry.roles.as_ref().is_none_or(|roles| roles.get_ref().is_empty());
+        if is_node_rule && no_roles {
+            let span = entry.roles.as_ref().map_or(entry.id.span(), |roles| roles.span());
+            let at = format!("{source_name}:{}", line_of(text, span));
             problems.push(format!(
                 "{at}: rule `{id}` applies to no role\nhint: list roles, or set `enabled = false`"
             ));
@@ -374,6 +397,16 @@ mod tests {
     #[test]
     fn builtin_profile_enables_every_rule() {
         let profile = Profile::builtin();
+        let ids = RULES
+            .iter()
+            .map(|rule| rule.id)
+            .chain(RACK_RULES.iter().map(|rule| rule.id));
+        for id in ids {
+            assert!(
+                profile.rules.iter().any(|config| config.id == id),
+                "rule {id} is missing from the built-in profile"
+            );
+        }
         for rule in RULES {
             assert!(
                 profile.rules.iter().any(|config| config.id == rule.id),

@@ -92,9 +92,11 @@ pub fn requirements(profile: &Profile) -> Vec<Requirement> {
 
 fn join(entry: RequirementEntry, profile: &Profile) -> Requirement {
     let rules: Vec<String> = profile
-        .enabled_rules()
-        .filter(|(_, config)| cited_ids(&config.requirement).any(|id| id == entry.id))
-        .map(|(rule, _)| rule.id.to_string())
+        .rules
+        .iter()
+        .filter(|config| config.enabled)
+        .filter(|config| cited_ids(&config.requirement).any(|id| id == entry.id))
+        .map(|config| config.id.clone())
         .collect();
 
     let coverage = match (rules.is_empty(), entry.redfish, &entry.inband) {

@@ -1,24 +1,32 @@
-//! The Redfish client: one shared HTTPS client for every BMC, and the login that turns a BMC
+//! The Redfish client: the HTTPS client for every BMC, and the login that turns a BMC
 //! address and credentials into a [`Session`].
 //!
 //! Login reads the service root without credentials. When it links `Links.Sessions`, the
-//! client POSTs the credentials there and uses the `X-Auth-Token` it returns. Without that
-//! link, or when the POST returns 404 or 405, every request carries HTTP basic auth instead.
+//! client POSTs the credentials there (in the body only, never in an Authorization header)
+//! and uses the `X-Auth-Token` it returns. Without that link, or when the POST returns 404
+//! or 405, every request carries HTTP basic auth instead. A login rejected because the
+//! session table is full is never repeated; it falls back to basic auth only when
+//! [`ClientOptions::basic_auth_fallback`] allows.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ipnet::IpNet;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
+use rustls::client::danger::ServerCertVerifier;
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 use url::Url;
 
-use super::connection::{BmcConnection, Reply};
+use super::allow::AllowedNets;
+use super::connection::{BackgroundTasks, BmcConnection, Replay, Reply};
+use super::known_bmcs::{KnownBmcs, KnownBmcsError};
+use super::retry::RetryPolicy;
 use super::session::{Auth, Session};
-use super::tls::{self, TlsConfigError};
+use super::tls::{self, PinningVerifier, TlsConfigError};
 use super::{RedfishError, odata_id};
 use crate::credentials::Credentials;
 use crate::inventory::BmcAddress;
@@ -28,19 +36,33 @@ const SERVICE_ROOT: &str = "/redfish/v1/";
 /// Standard path of the sessions collection, tried when the service root requires authentication.
 const DEFAULT_SESSIONS: &str = "/redfish/v1/SessionService/Sessions";
 
-/// Settings of the shared client.
+/// Settings of the client.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// Accept any BMC certificate (`--insecure`); handshake signatures are still checked.
     pub insecure: bool,
     /// PEM file of CA certificates trusted besides the system store (`--ca-file`).
     pub ca_file: Option<PathBuf>,
+    /// File of pinned BMC certificate fingerprints (`--known-bmcs`).
+    pub known_bmcs: Option<PathBuf>,
+    /// Record the certificate of a BMC missing from `known_bmcs` on first use
+    /// (`--record-new-bmcs`), instead of verifying it against the CA roots.
+    pub record_new_bmcs: bool,
+    /// Networks that BMCs may be in (`--allow-net`); empty allows every address.
+    pub allow_nets: Vec<IpNet>,
+    /// Read with basic auth when a login is rejected because the session table is full
+    /// (`--basic-auth-fallback`).
+    pub basic_auth_fallback: bool,
     /// Limit on the TCP connect and TLS handshake.
     pub connect_timeout: Duration,
     /// Limit on one request, from sending it to reading the last byte of the body.
     pub request_timeout: Duration,
     /// Requests in flight to one BMC at a time, over all its sessions; at least 1.
     pub max_in_flight: usize,
+    /// Retries after connection errors, timeouts, 429 and 503.
+    pub retry: RetryPolicy,
+    /// Reads per session; the read after the last one ends the node's scan (`--max-resources`).
+    pub max_resources: u64,
 }
 
 impl Default for ClientOptions {
@@ -48,10 +70,18 @@ impl Default for ClientOptions {
         ClientOptions {
             insecure: false,
             ca_file: None,
+            known_bmcs: None,
+            record_new_bmcs: false,
+            allow_nets: Vec::new(),
+            basic_auth_fallback: false,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             // BMCs are small embedded systems that fail under parallel load.
             max_in_flight: 2,
+            retry: RetryPolicy::default(),
+            // NOTE: a guess: a full HGX node reads about 300 resources, so 5,000 leaves a
+            // wide margin while stopping a BMC whose links never end.
+            max_resources: 5_000,
         }
     }
 }
@@ -63,6 +93,9 @@ pub enum ClientError {
     #[error(transparent)]
     Tls(#[from] TlsConfigError),
 
+    #[error(transparent)]
+    KnownBmcs(#[from] KnownBmcsError),
+
     #[error("the limit on requests in flight per BMC must be at least 1")]
     ZeroInFlight,
 
@@ -70,15 +103,31 @@ pub enum ClientError {
     Build { cause: String },
 }
 
-/// The HTTPS client shared by every BMC of a scan; cheap to clone.
+/// Per-BMC state of the client.
+#[derive(Debug)]
+struct BmcEntry {
+    /// In-flight permits, so that several sessions on one BMC share its limit.
+    limit: Arc<Semaphore>,
+    /// The BMC's own HTTP client when pinning is on; `None` uses the shared one.
+    http: Option<reqwest::Client>,
+}
+
+/// Certificate pins and the verifier for BMCs without one.
+#[derive(Debug, Clone)]
+struct Pinning {
+    known: Arc<KnownBmcs>,
+    fallback: Arc<dyn ServerCertVerifier>,
+}
+
+/// The HTTPS client of a scan; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct RedfishClient {
     http: reqwest::Client,
-    request_timeout: Duration,
-    connect_timeout: Duration,
-    max_in_flight: usize,
-    /// In-flight permits by BMC, so that several sessions on one BMC share its limit.
-    limits: Arc<Mutex<HashMap<BmcAddress, Arc<Semaphore>>>>,
+    pinning: Option<Pinning>,
+    options: Arc<ClientOptions>,
+    allowed: AllowedNets,
+    bmcs: Arc<Mutex<HashMap<BmcAddress, BmcEntry>>>,
+    background: BackgroundTasks,
 }
 
 impl RedfishClient {
@@ -88,28 +137,24 @@ impl RedfishClient {
         if options.max_in_flight == 0 {
             return Err(ClientError::ZeroInFlight);
         }
-        let tls = tls::client_config(options.insecure, options.ca_file.as_deref())?;
-
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .http1_only()
-            .default_headers(redfish_headers())
-            .user_agent(concat!("rackcheck/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(options.connect_timeout)
-            .redirect(same_origin_redirects())
-            // BMC networks are out-of-band; an HTTPS_PROXY meant for the internet must not
-            // carry BMC credentials.
-            .no_proxy()
-            .pool_max_idle_per_host(options.max_in_flight)
-            .build()
-            .map_err(|err| ClientError::Build { cause: err.to_string() })?;
+        let allowed = AllowedNets::new(options.allow_nets.clone());
+        let verifier = tls::base_verifier(options.insecure, options.ca_file.as_deref())?;
+        let http = build_http(verifier.clone(), options, &allowed)?;
+        let pinning = match &options.known_bmcs {
+            Some(path) => Some(Pinning {
+                known: Arc::new(KnownBmcs::load(path, options.record_new_bmcs)?),
+                fallback: verifier,
+            }),
+            None => None,
+        };
 
         Ok(RedfishClient {
             http,
-            request_timeout: options.request_timeout,
-            connect_timeout: options.connect_timeout,
-            max_in_flight: options.max_in_flight,
-            limits: Arc::default(),
+            pinning,
+            options: Arc::new(options.clone()),
+            allowed,
+            bmcs: Arc::default(),
+            background: BackgroundTasks::default(),
         })
     }
 
@@ -118,17 +163,36 @@ impl RedfishClient {
     /// Wrong credentials give [`RedfishError::Unauthorized`]. With basic auth they are checked
     /// by reading the `Systems` collection, since the service root needs no credentials.
     pub async fn login(&self, bmc: &BmcAddress, credentials: &Credentials) -> Result<Session, RedfishError> {
-        let connection = self.connection(bmc);
+        self.login_before(bmc, credentials, None).await
+    }
+
+    /// Logs in as [`RedfishClient::login`] does, for a node whose time ends at `deadline`:
+    /// no retry of the session's requests waits past it.
+    ///
+    /// A BMC outside `--allow-net` is rejected before any request.
+    pub async fn login_before(
+        &self,
+        bmc: &BmcAddress,
+        credentials: &Credentials,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Session, RedfishError> {
+        self.allowed.check(bmc).await?;
+        let connection = self.connection(bmc, deadline)?;
         let root = read_service_root(&connection).await?;
         let sessions = match &root {
             Some(root) => root.pointer("/Links/Sessions").and_then(odata_id),
             None => Some(DEFAULT_SESSIONS.to_string()),
         };
 
-        if let Some(sessions) = sessions
-            && let Some(session) = create_session(&connection, &sessions, credentials).await?
-        {
-            return Ok(session);
+        if let Some(sessions) = sessions {
+            match create_session_detached(&connection, &sessions, credentials).await {
+                Ok(Some(session)) => return Ok(session),
+                Ok(None) => {}
+                Err(err) if err.is_session_limit() && self.options.basic_auth_fallback => {
+                    tracing::warn!(bmc = %bmc, cause = %err, "session limit reached; reading with basic auth (--basic-auth-fallback)");
+                }
+                Err(err) => return Err(err),
+            }
         }
 
         let systems = root.as_ref().and_then(|root| root.get("Systems")).and_then(odata_id);
@@ -136,26 +200,84 @@ impl RedfishClient {
         if let Some(systems) = systems {
             check_basic_auth(&connection, &auth, &systems).await?;
         }
-        tracing::debug!(bmc = %bmc, "no Redfish SessionService; using basic auth");
-        Ok(Session::new(connection, auth, None))
+        tracing::debug!(bmc = %bmc, "reading with basic auth");
+        Ok(Session::new(connection, auth, None, None))
     }
 
-    fn connection(&self, bmc: &BmcAddress) -> BmcConnection {
-        let mut limits = self
-            .limits
-            .lock()
-            .expect("no code panics while holding the limits lock");
-        let limit = limits
-            .entry(bmc.clone())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.max_in_flight)));
-        BmcConnection {
-            http: self.http.clone(),
-            bmc: bmc.clone(),
-            limit: limit.clone(),
-            request_timeout: self.request_timeout,
-            connect_timeout: self.connect_timeout,
-        }
+    /// Waits until every session dropped without logout is deleted, and every login whose
+    /// caller was cancelled has finished and deleted its session.
+    pub async fn wait_for_logouts(&self) {
+        self.background.wait().await;
     }
+
+    fn connection(
+        &self,
+        bmc: &BmcAddress,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<BmcConnection, RedfishError> {
+        let mut bmcs = self.bmcs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !bmcs.contains_key(bmc) {
+            let http = match &self.pinning {
+                Some(pinning) => Some(self.pinned_http(bmc, pinning)?),
+                None => None,
+            };
+            let entry = BmcEntry {
+                limit: Arc::new(Semaphore::new(self.options.max_in_flight)),
+                http,
+            };
+            bmcs.insert(bmc.clone(), entry);
+        }
+        let entry = &bmcs[bmc];
+        Ok(BmcConnection {
+            http: entry.http.clone().unwrap_or_else(|| self.http.clone()),
+            bmc: bmc.clone(),
+            limit: entry.limit.clone(),
+            request_timeout: self.options.request_timeout,
+            connect_timeout: self.options.connect_timeout,
+            retry: self.options.retry.clone(),
+            max_resources: self.options.max_resources,
+            deadline,
+            background: self.background.clone(),
+        })
+    }
+
+    /// Builds the HTTP client of one BMC, whose verifier checks that BMC's pin.
+    fn pinned_http(&self, bmc: &BmcAddress, pinning: &Pinning) -> Result<reqwest::Client, RedfishError> {
+        let verifier = Arc::new(PinningVerifier::new(
+            bmc,
+            pinning.known.clone(),
+            pinning.fallback.clone(),
+        ));
+        build_http(verifier, &self.options, &self.allowed).map_err(|err| RedfishError::Tls {
+            bmc: bmc.to_string(),
+            cause: err.to_string(),
+        })
+    }
+}
+
+fn build_http(
+    verifier: Arc<dyn ServerCertVerifier>,
+    options: &ClientOptions,
+    allowed: &AllowedNets,
+) -> Result<reqwest::Client, ClientError> {
+    let tls = tls::client_config(verifier)?;
+    let mut builder = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .http1_only()
+        .default_headers(redfish_headers())
+        .user_agent(concat!("rackcheck/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(options.connect_timeout)
+        .redirect(same_origin_redirects())
+        // BMC networks are out-of-band; an HTTPS_PROXY meant for the internet must not
+        // carry BMC credentials.
+        .no_proxy()
+        .pool_max_idle_per_host(options.max_in_flight);
+    if allowed.is_restricted() {
+        builder = builder.dns_resolver(Arc::new(allowed.clone()));
+    }
+    builder
+        .build()
+        .map_err(|err| ClientError::Build { cause: err.to_string() })
 }
 
 fn redfish_headers() -> HeaderMap {
@@ -185,9 +307,11 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
 /// Reads the service root without credentials; `None` when the BMC demands them anyway.
 async fn read_service_root(connection: &BmcConnection) -> Result<Option<Value>, RedfishError> {
     let url = connection.resolve(SERVICE_ROOT)?;
-    let reply = connection.send(SERVICE_ROOT, connection.http.get(url)).await?;
+    let reply = connection
+        .send(SERVICE_ROOT, connection.http.get(url), Replay::Idempotent)
+        .await?;
     match reply.status {
-        status if status.is_success() => connection.json(SERVICE_ROOT, &reply).map(Some),
+        status if status.is_success() => connection.json(SERVICE_ROOT, &reply).map(|parsed| Some(parsed.value)),
         // NOTE: the Redfish specification requires an unauthenticated service root; this
         // branch guesses the standard sessions path for BMCs that break that rule.
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Ok(None),
@@ -195,7 +319,36 @@ async fn read_service_root(connection: &BmcConnection) -> Result<Option<Value>, 
     }
 }
 
+/// Creates a session as [`create_session`] does, in a spawned task, so that a session the
+/// BMC creates is deleted even when the caller is cancelled (a node deadline or Ctrl-C)
+/// while the POST is in flight: the task then drops the new [`Session`], which deletes it.
+pub(crate) async fn create_session_detached(
+    connection: &BmcConnection,
+    sessions: &str,
+    credentials: &Credentials,
+) -> Result<Option<Session>, RedfishError> {
+    let (sender, receiver) = oneshot::channel();
+    let task_connection = connection.clone();
+    let task_sessions = sessions.to_string();
+    let credentials = credentials.clone();
+    connection.background.spawn(async move {
+        let created = create_session(&task_connection, &task_sessions, &credentials).await;
+        // A failed send means the caller is gone; dropping the session deletes it.
+        let _ = sender.send(created);
+    });
+    receiver.await.unwrap_or_else(|_| {
+        Err(RedfishError::Protocol {
+            bmc: connection.bmc.to_string(),
+            uri: sessions.to_string(),
+            detail: "the login task ended without a result".to_string(),
+        })
+    })
+}
+
 /// POSTs the credentials to the sessions collection; `None` when the BMC has no sessions.
+///
+/// A login is not repeated after the BMC may have acted on it, and a session-limit
+/// rejection is returned at once as [`RedfishError::SessionLimit`].
 async fn create_session(
     connection: &BmcConnection,
     sessions: &str,
@@ -203,20 +356,39 @@ async fn create_session(
 ) -> Result<Option<Session>, RedfishError> {
     let url = connection.resolve(sessions)?;
     let body = json!({ "UserName": credentials.username, "Password": credentials.password.expose() });
-    let reply = connection.send(sessions, connection.http.post(url).json(&body)).await?;
+    let reply = connection
+        .send(sessions, connection.http.post(url).json(&body), Replay::IfNotProcessed)
+        .await?;
 
     match reply.status {
         StatusCode::OK | StatusCode::CREATED => {}
         StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => return Ok(None),
+        _ if super::connection::is_session_limit(&reply) => {
+            return Err(RedfishError::SessionLimit {
+                bmc: connection.bmc.to_string(),
+                uri: sessions.to_string(),
+                status: reply.status.as_u16(),
+                message: super::connection::error_message(&reply.body),
+            });
+        }
         _ => return Err(connection.status_error(sessions, &reply)),
     }
 
     let token = session_token(connection, sessions, &reply)?;
     let session_uri = session_uri(&reply);
+    if let Some(cause) = &reply.body_error {
+        tracing::warn!(bmc = %connection.bmc, cause = %cause, "login response body cut short; using the session its headers name");
+    }
     if session_uri.is_none() {
         tracing::warn!(bmc = %connection.bmc, "login response has neither a Location header nor an @odata.id; the session cannot be deleted");
     }
-    Ok(Some(Session::new(connection.clone(), Auth::Token(token), session_uri)))
+    let relogin = Some((sessions.to_string(), credentials.clone()));
+    Ok(Some(Session::new(
+        connection.clone(),
+        Auth::Token(token),
+        session_uri,
+        relogin,
+    )))
 }
 
 fn session_token(connection: &BmcConnection, sessions: &str, reply: &Reply) -> Result<HeaderValue, RedfishError> {
@@ -255,7 +427,9 @@ fn session_uri(reply: &Reply) -> Option<String> {
 /// Only a 401 or 403 fails the login; any other failure is left for the collector to meet.
 async fn check_basic_auth(connection: &BmcConnection, auth: &Auth, path: &str) -> Result<(), RedfishError> {
     let url = connection.resolve(path)?;
-    let reply = connection.send(path, auth.apply(connection.http.get(url))).await?;
+    let reply = connection
+        .send(path, auth.apply(connection.http.get(url)), Replay::Idempotent)
+        .await?;
     if matches!(reply.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
         return Err(connection.status_error(path, &reply));
     }

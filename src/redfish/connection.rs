@@ -1,27 +1,31 @@
 //! One BMC's end of the shared HTTP client: the same-origin check, the in-flight limit, the
-//! request timeout, the body size cap, and the mapping of HTTP failures to [`RedfishError`].
+//! request timeout, retries, the caps on body size and JSON depth, and the mapping of HTTP
+//! failures to [`RedfishError`].
 
 use std::error::Error as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::Value;
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 use url::Url;
 
-use super::RedfishError;
+use super::retry::{self, RetryPolicy};
+use super::tls::PinMismatchCause;
+use super::{JsonError, MAX_JSON_DEPTH, ParsedJson, RedfishError};
 use crate::inventory::BmcAddress;
 
 /// Bodies larger than this are rejected, so a BMC that streams without end cannot exhaust memory.
 /// NOTE: 16 MiB is a guess with a wide margin, not measured against real BMCs.
-const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// Longest Redfish error message kept in an error, in characters.
 const MAX_MESSAGE_CHARS: usize = 300;
 
-/// Connection settings for one BMC: the shared client, its in-flight permits and the timeout.
+/// Connection settings for one BMC: the client, its in-flight permits, timeouts and retries.
 #[derive(Debug, Clone)]
 pub(crate) struct BmcConnection {
     pub(crate) http: reqwest::Client,
@@ -31,14 +35,66 @@ pub(crate) struct BmcConnection {
     pub(crate) request_timeout: Duration,
     /// Only for messages: reqwest enforces it.
     pub(crate) connect_timeout: Duration,
+    pub(crate) retry: RetryPolicy,
+    /// Reads allowed per session.
+    pub(crate) max_resources: u64,
+    /// End of the node's time; no retry waits past it.
+    pub(crate) deadline: Option<tokio::time::Instant>,
+    /// Logins and logouts running in spawned tasks, awaited before the process exits.
+    pub(crate) background: BackgroundTasks,
 }
 
-/// A complete response: status, headers and the whole body.
+/// Spawned tasks that must finish before the process exits: logins whose caller was
+/// cancelled, and the DELETE of sessions dropped without logout.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BackgroundTasks(Arc<Mutex<Vec<JoinHandle<()>>>>);
+
+impl BackgroundTasks {
+    /// Spawns `task` and keeps its handle; drops the handles of finished tasks.
+    pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(task);
+        let mut tasks = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        tasks.retain(|task| !task.is_finished());
+        tasks.push(handle);
+    }
+
+    /// Waits for every task, including tasks spawned while waiting.
+    pub(crate) async fn wait(&self) {
+        loop {
+            let tasks: Vec<JoinHandle<()>> = {
+                let mut tasks = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                tasks.drain(..).collect()
+            };
+            if tasks.is_empty() {
+                return;
+            }
+            for task in tasks {
+                if let Err(err) = task.await {
+                    tracing::warn!(cause = %err, "a background login or logout task failed");
+                }
+            }
+        }
+    }
+}
+
+/// A complete response: status, headers and the body.
 #[derive(Debug)]
 pub(crate) struct Reply {
     pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Vec<u8>,
+    /// Error that ended the body early (a reset connection). `body` then contains what arrived.
+    pub(crate) body_error: Option<RedfishError>,
+}
+
+/// Retry rule of a request, by how safe it is to send again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replay {
+    /// GET and DELETE: any retryable failure, since repeating them changes nothing.
+    Idempotent,
+    /// POST: only failures where the BMC did not act on the request (no connection, 429 or
+    /// 503), so a login is never repeated after the BMC may have created a session.
+    IfNotProcessed,
 }
 
 impl BmcConnection {
@@ -58,9 +114,102 @@ impl BmcConnection {
         Ok(url)
     }
 
-    /// Sends a request and reads its body, holding one in-flight permit and bounded by the
-    /// request timeout. Waiting for a permit does not count against the timeout.
-    pub(crate) async fn send(&self, uri: &str, request: RequestBuilder) -> Result<Reply, RedfishError> {
+    /// Sends a request, retrying as the policy and `replay` allow.
+    ///
+    /// Returns the last reply when it is not retryable or the retries are spent, so the
+    /// caller maps its status. A GET whose body was cut short is an error; a POST returns it
+    /// in [`Reply::body_error`], so a login can keep the session its headers name.
+    pub(crate) async fn send(&self, uri: &str, request: RequestBuilder, replay: Replay) -> Result<Reply, RedfishError> {
+        let mut attempt: u32 = 1;
+        let mut waited = Duration::ZERO;
+        let mut timeouts = 0;
+        loop {
+            let this_try = request.try_clone().expect("Redfish requests have in-memory bodies");
+            let outcome = match self.send_once(uri, this_try).await {
+                Ok(reply) if replay == Replay::Idempotent && reply.body_error.is_some() => {
+                    Err(reply.body_error.expect("checked above"))
+                }
+                other => other,
+            };
+
+            let Some((cause, stated)) = self.retry_cause(&outcome, replay, &mut timeouts) else {
+                return outcome;
+            };
+            let Some(wait) = self.next_wait(uri, attempt, waited, stated, &cause) else {
+                return outcome;
+            };
+            tracing::info!(bmc = %self.bmc, uri, attempt, wait_ms = wait.as_millis() as u64, cause = %cause, "retrying redfish request");
+            tokio::time::sleep(wait).await;
+            waited += wait;
+            attempt += 1;
+        }
+    }
+
+    /// Returns why `outcome` may be retried and the wait the BMC stated, or `None` when it
+    /// must not be. Timeouts are retried once, since each try costs the whole timeout and a
+    /// BMC that missed it twice rarely responds a third time.
+    fn retry_cause(
+        &self,
+        outcome: &Result<Reply, RedfishError>,
+        replay: Replay,
+        timeouts: &mut u32,
+    ) -> Option<(String, Option<Duration>)> {
+        match outcome {
+            Ok(reply) => {
+                let retryable = matches!(reply.status.as_u16(), 429 | 502 | 503 | 504);
+                if !retryable || is_session_limit(reply) {
+                    return None;
+                }
+                let stated = retry::stated_wait(&reply.headers, &reply.body);
+                Some((self.status_error("", reply).to_string(), stated))
+            }
+            Err(err @ RedfishError::Connect { .. }) => Some((err.to_string(), None)),
+            Err(err @ RedfishError::Timeout { .. }) if replay == Replay::Idempotent => {
+                *timeouts += 1;
+                (*timeouts == 1).then(|| (err.to_string(), None))
+            }
+            Err(err @ RedfishError::Transport { .. }) if replay == Replay::Idempotent => Some((err.to_string(), None)),
+            Err(_) => None,
+        }
+    }
+
+    /// Returns the wait before the next attempt, or `None` when the attempts, the total wait
+    /// or the node's deadline do not allow one.
+    fn next_wait(
+        &self,
+        uri: &str,
+        attempt: u32,
+        waited: Duration,
+        stated: Option<Duration>,
+        cause: &str,
+    ) -> Option<Duration> {
+        let policy = &self.retry;
+        if attempt >= policy.max_attempts {
+            return None;
+        }
+        let wait = match stated {
+            Some(stated) if stated > policy.max_delay => {
+                tracing::info!(bmc = %self.bmc, uri, stated_s = stated.as_secs_f64(), max_s = policy.max_delay.as_secs_f64(), cause, "not retrying: the BMC asks for a longer wait than --retry-max-wait");
+                return None;
+            }
+            Some(stated) => policy.stated(stated).min(policy.max_delay),
+            None => policy.backoff(attempt),
+        };
+        if waited + wait > policy.max_wait_total {
+            return None;
+        }
+        if let Some(deadline) = self.deadline
+            && tokio::time::Instant::now() + wait >= deadline
+        {
+            tracing::info!(bmc = %self.bmc, uri, cause, "not retrying: the wait would pass the node deadline");
+            return None;
+        }
+        Some(wait)
+    }
+
+    /// Sends a request once and reads its body, holding one in-flight permit and bounded by
+    /// the request timeout. Waiting for a permit does not count against the timeout.
+    async fn send_once(&self, uri: &str, request: RequestBuilder) -> Result<Reply, RedfishError> {
         let _permit = self
             .limit
             .acquire()
@@ -93,17 +242,32 @@ impl BmcConnection {
         let headers = response.headers().clone();
 
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|err| self.transport_error(uri, &err))? {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(RedfishError::Protocol {
-                    bmc: self.bmc.to_string(),
-                    uri: uri.to_string(),
-                    detail: format!("response body larger than {MAX_BODY_BYTES} bytes"),
-                });
+        let mut body_error = None;
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > MAX_BODY_BYTES {
+                        return Err(RedfishError::BodyTooLarge {
+                            bmc: self.bmc.to_string(),
+                            uri: uri.to_string(),
+                            limit: MAX_BODY_BYTES,
+                        });
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    body_error = Some(self.transport_error(uri, &err));
+                    break;
+                }
             }
-            body.extend_from_slice(&chunk);
         }
-        Ok(Reply { status, headers, body })
+        Ok(Reply {
+            status,
+            headers,
+            body,
+            body_error,
+        })
     }
 
     /// Maps a reqwest failure, keeping the causes below reqwest's own message (which repeats the URL).
@@ -111,9 +275,20 @@ impl BmcConnection {
         let bmc = self.bmc.to_string();
         let uri = uri.to_string();
         let cause = error_causes(err);
-        if err.is_connect() && is_certificate_error(err) {
-            RedfishError::Certificate { bmc, cause }
-        } else if err.is_connect() {
+        if err.is_connect() {
+            if let Some(pin) = find_pin_mismatch(err) {
+                return RedfishError::PinMismatch {
+                    bmc,
+                    file: pin.file.display().to_string(),
+                    expected: pin.expected.clone(),
+                    actual: pin.actual.clone(),
+                };
+            }
+            match find_tls_error(err) {
+                Some(rustls::Error::InvalidCertificate(_)) => return RedfishError::Certificate { bmc, cause },
+                Some(_) => return RedfishError::Tls { bmc, cause },
+                None => {}
+            }
             let cause = match connect_hint(&cause, self.connect_timeout) {
                 Some(hint) => format!("{cause}\n  hint: {hint}"),
                 None => cause,
@@ -144,6 +319,16 @@ impl BmcConnection {
                 message,
             },
             StatusCode::NOT_FOUND => RedfishError::NotFound { bmc, uri },
+            code if code.is_redirection() => RedfishError::Redirected {
+                bmc,
+                uri,
+                location: reply
+                    .headers
+                    .get(LOCATION)
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or("(no Location header)")
+                    .to_string(),
+            },
             _ => RedfishError::Status {
                 bmc,
                 uri,
@@ -153,15 +338,40 @@ impl BmcConnection {
         }
     }
 
-    /// Parses a successful reply's body as JSON.
-    pub(crate) fn json(&self, uri: &str, reply: &Reply) -> Result<Value, RedfishError> {
-        super::parse_json(&reply.body).map_err(|(offset, cause)| RedfishError::InvalidJson {
-            bmc: self.bmc.to_string(),
-            uri: uri.to_string(),
-            offset,
-            cause,
+    /// Parses a successful reply's body as JSON, leniently; see [`super::parse_json_lenient`].
+    pub(crate) fn json(&self, uri: &str, reply: &Reply) -> Result<ParsedJson, RedfishError> {
+        super::parse_json_lenient(&reply.body).map_err(|err| match err {
+            JsonError::Invalid { offset, cause } => RedfishError::InvalidJson {
+                bmc: self.bmc.to_string(),
+                uri: uri.to_string(),
+                offset,
+                cause,
+            },
+            JsonError::TooDeep { depth } => RedfishError::TooDeep {
+                bmc: self.bmc.to_string(),
+                uri: uri.to_string(),
+                depth,
+                limit: MAX_JSON_DEPTH,
+            },
         })
     }
+}
+
+/// True when a rejected login reports that the BMC's session table is full: the Base
+/// `SessionLimitExceeded` message, iDRAC's `RAC0218`, or a message about a maximum or limit
+/// of sessions.
+pub(crate) fn is_session_limit(reply: &Reply) -> bool {
+    if !matches!(reply.status.as_u16(), 400 | 403 | 429 | 503) {
+        return false;
+    }
+    let text = String::from_utf8_lossy(&reply.body).to_lowercase();
+    if text.contains("sessionlimitexceeded") || text.contains("rac0218") {
+        return true;
+    }
+    text.contains("session")
+        && ["maximum", "limit", "exceeded", "too many"]
+            .iter()
+            .any(|word| text.contains(word))
 }
 
 /// Joins the causes of an error below the top one, e.g. `client error (Connect): invalid peer
@@ -199,16 +409,26 @@ fn connect_hint(cause: &str, connect_timeout: Duration) -> Option<String> {
     }
 }
 
-/// True when a rustls certificate error is among the causes.
-fn is_certificate_error(err: &reqwest::Error) -> bool {
+/// Finds the rustls error among the causes of a failed connection.
+fn find_tls_error(err: &reqwest::Error) -> Option<&rustls::Error> {
     let mut source = err.source();
     while let Some(cause) = source {
-        if matches!(find_rustls_error(cause), Some(rustls::Error::InvalidCertificate(_))) {
-            return true;
+        if let Some(tls_error) = find_rustls_error(cause) {
+            return Some(tls_error);
         }
         source = cause.source();
     }
-    false
+    None
+}
+
+/// Finds the pin mismatch that the pinning verifier reported, if any.
+fn find_pin_mismatch(err: &reqwest::Error) -> Option<&PinMismatchCause> {
+    match find_tls_error(err)? {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
+            other.0.downcast_ref::<PinMismatchCause>()
+        }
+        _ => None,
+    }
 }
 
 /// Finds a rustls error in `cause` or in the `io::Error`s it is wrapped in.
@@ -225,17 +445,41 @@ fn find_rustls_error<'e>(cause: &'e (dyn std::error::Error + 'static)) -> Option
 
 /// Extracts the message of a Redfish error body, shortened to [`MAX_MESSAGE_CHARS`].
 ///
-/// Uses `error.message`, else the first `error.@Message.ExtendedInfo[].Message`; a body that
-/// is not JSON is kept as text, since some BMCs return errors as HTML or plain text.
+/// Uses `error.message`, else the first `error.@Message.ExtendedInfo[].Message`. A body that
+/// is not JSON is kept as text, without its tags when it is an HTML page, since a web front
+/// end in front of a crashed Redfish service often returns one.
 pub(crate) fn error_message(body: &[u8]) -> Option<String> {
     let text = match super::parse_json(body) {
         Ok(json) => redfish_message(&json)?,
-        Err(_) => String::from_utf8_lossy(body)
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" "),
+        Err(_) => plain_text(&String::from_utf8_lossy(body)),
     };
     (!text.is_empty()).then(|| shorten(&text))
+}
+
+/// Collapses whitespace, and removes the tags of an HTML page and its `<head>` other than
+/// the title.
+fn plain_text(text: &str) -> String {
+    let lowercase = text.to_ascii_lowercase();
+    let is_html = lowercase.contains("<html") || lowercase.contains("<!doctype html");
+    let text = if is_html { strip_tags(text) } else { text.to_string() };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn strip_tags(html: &str) -> String {
+    let mut text = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for character in html.chars() {
+        match character {
+            '<' => {
+                in_tag = true;
+                text.push(' ');
+            }
+            '>' if in_tag => in_tag = false,
+            _ if !in_tag => text.push(character),
+            _ => {}
+        }
+    }
+    text
 }
 
 fn redfish_message(json: &Value) -> Option<String> {
@@ -283,5 +527,14 @@ mod tests {
         assert!(message.ends_with('…'));
         assert_eq!(error_message(b""), None);
         assert_eq!(error_message(br#"{"Id":"1"}"#), None);
+    }
+
+    #[test]
+    fn message_of_html_page_drops_tags() {
+        let body = b"<!DOCTYPE html><html><head><title>500 Internal Server Error</title></head>\n<body><h1>Internal Server Error</h1></body></html>";
+        assert_eq!(
+            error_message(body).as_deref(),
+            Some("500 Internal Server Error Internal Server Error")
+        );
     }
 }

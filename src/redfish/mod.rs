@@ -1,19 +1,26 @@
 //! Redfish over HTTPS: sessions, TLS policy, paging and the errors a BMC can cause.
 //!
 //! Key types: [`Fetch`], the one operation the collector needs, so that a live BMC and a
-//! stored capture look the same to it; [`RedfishError`], every way a request can fail.
+//! stored capture look the same to it; [`RedfishError`], every way a request can fail;
+//! [`RetryPolicy`], how failed requests are retried; [`KnownBmcs`], pinned certificates.
 
+mod allow;
 mod capture;
 mod client;
 mod connection;
 mod error;
+mod known_bmcs;
+mod retry;
 mod session;
 mod tls;
 
 pub use capture::CaptureDir;
 pub use client::{ClientError, ClientOptions, RedfishClient};
+pub use connection::MAX_BODY_BYTES;
 pub use error::RedfishError;
-pub use session::{AuthKind, Session};
+pub use known_bmcs::{KnownBmcs, KnownBmcsError, fingerprint};
+pub use retry::RetryPolicy;
+pub use session::{AuthKind, Defect, Session};
 pub use tls::TlsConfigError;
 
 use std::future::Future;
@@ -28,12 +35,147 @@ pub trait Fetch: Sync {
     fn get(&self, path: &str) -> impl Future<Output = Result<Value, RedfishError>> + Send;
 }
 
-/// Parses a JSON body, returning the byte offset and message of the first error.
+/// Deepest nesting of arrays and objects accepted in a body. Redfish resources nest a few
+/// levels, and `$expand` adds a few more per level, so 64 leaves a wide margin while staying
+/// below serde_json's own recursion limit of 128 (serde_json 1.0).
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// Why a body could not be read as JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonError {
+    /// Invalid JSON: the byte offset of the first error and serde_json's message.
+    Invalid { offset: usize, cause: String },
+    /// Arrays and objects nest deeper than [`MAX_JSON_DEPTH`].
+    TooDeep { depth: usize },
+}
+
+/// A parsed body, with the defect the lenient pass had to repair, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedJson {
+    pub value: Value,
+    /// What was wrong with the body (a byte-order mark, raw control characters), when the
+    /// strict parse failed and the lenient pass succeeded.
+    pub defect: Option<String>,
+}
+
+/// Parses a JSON body, strictly and then leniently, returning the value without its defect.
 ///
-/// A UTF-8 byte-order mark is skipped: several BMC firmwares prepend one.
+/// See [`parse_json_lenient`]. Bodies nested deeper than [`MAX_JSON_DEPTH`] are rejected.
 pub fn parse_json(bytes: &[u8]) -> Result<Value, (usize, String)> {
-    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    serde_json::from_slice(body).map_err(|err| (byte_offset(body, err.line(), err.column()), err.to_string()))
+    match parse_json_lenient(bytes) {
+        Ok(parsed) => Ok(parsed.value),
+        Err(JsonError::Invalid { offset, cause }) => Err((offset, cause)),
+        Err(JsonError::TooDeep { depth }) => {
+            Err((0, format!("nested {depth} levels deep, more than {MAX_JSON_DEPTH}")))
+        }
+    }
+}
+
+/// Parses a JSON body; when strict parsing fails, tries again after removing a UTF-8
+/// byte-order mark and escaping raw control characters inside strings.
+///
+/// Several BMC firmwares prepend a byte-order mark or put raw tabs and line feeds in string
+/// values. A body that only the second pass reads is returned with a `defect` naming the
+/// repair, so the caller can record it. The error offset is that of the strict pass, into
+/// the body as received.
+pub fn parse_json_lenient(bytes: &[u8]) -> Result<ParsedJson, JsonError> {
+    let depth = json_depth(bytes);
+    if depth > MAX_JSON_DEPTH {
+        return Err(JsonError::TooDeep { depth });
+    }
+
+    let strict_error = match serde_json::from_slice(bytes) {
+        Ok(value) => return Ok(ParsedJson { value, defect: None }),
+        Err(err) => err,
+    };
+
+    let (repaired, repairs) = repair_json(bytes);
+    if !repairs.is_empty()
+        && let Ok(value) = serde_json::from_slice(&repaired)
+    {
+        let defect = format!("body is not valid JSON: {}; read after repair", repairs.join(" and "));
+        return Ok(ParsedJson {
+            value,
+            defect: Some(defect),
+        });
+    }
+
+    Err(JsonError::Invalid {
+        offset: byte_offset(bytes, strict_error.line(), strict_error.column()),
+        cause: strict_error.to_string(),
+    })
+}
+
+/// Removes a leading byte-order mark and escapes raw control characters inside strings,
+/// returning the repaired body and a description of each kind of repair made.
+fn repair_json(bytes: &[u8]) -> (Vec<u8>, Vec<String>) {
+    let mut repairs = Vec::new();
+    let body = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        Some(rest) => {
+            repairs.push("starts with a UTF-8 byte-order mark".to_string());
+            rest
+        }
+        None => bytes,
+    };
+
+    let mut repaired = Vec::with_capacity(body.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut control_characters = 0;
+    for &byte in body {
+        if in_string && !escaped && byte < 0x20 {
+            control_characters += 1;
+            repaired.extend_from_slice(format!("\\u{byte:04x}").as_bytes());
+            continue;
+        }
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+        } else if byte == b'"' {
+            in_string = true;
+        }
+        repaired.push(byte);
+    }
+    if control_characters > 0 {
+        repairs.push(format!("{control_characters} raw control character(s) inside strings"));
+    }
+    (repaired, repairs)
+}
+
+/// Returns the deepest nesting of arrays and objects in a body, ignoring brackets inside
+/// strings. Works on invalid JSON too, so the cap applies before serde_json recurses.
+fn json_depth(bytes: &[u8]) -> usize {
+    let mut depth: usize = 0;
+    let mut deepest = 0;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in bytes {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// Converts serde_json's 1-based line and column into a byte offset into `body`.
@@ -44,6 +186,33 @@ fn byte_offset(body: &[u8], line: usize, column: usize) -> usize {
         .map(|l| l.len() + 1)
         .sum();
     line_start + column.saturating_sub(1)
+}
+
+/// Returns the canonical form of a same-origin Redfish path, for comparing and caching.
+///
+/// Drops the fragment, collapses duplicate slashes, and strips a trailing slash (HPE iLO
+/// writes `/redfish/v1/Systems/1/`). A query, which selects a page of a collection, is kept.
+/// Returns `None` for anything but an absolute path: a URL with a scheme, a
+/// scheme-relative `//host/...` link, a relative path, or a path with a `..` segment.
+pub fn canonical_path(uri: &str) -> Option<String> {
+    let without_fragment = uri.split('#').next().unwrap_or("");
+    let (path, query) = match without_fragment.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (without_fragment, None),
+    };
+    if !path.starts_with('/') || path.starts_with("//") {
+        return None;
+    }
+    let segments: Vec<&str> = path.split('/').filter(|segment| !segment.is_empty()).collect();
+    if segments.contains(&"..") {
+        return None;
+    }
+    let mut canonical = format!("/{}", segments.join("/"));
+    if let Some(query) = query {
+        canonical.push('?');
+        canonical.push_str(query);
+    }
+    Some(canonical)
 }
 
 /// Lists the `@odata.id` of every member of a collection, following `Members@odata.nextLink`.
@@ -75,4 +244,64 @@ pub async fn members<F: Fetch>(fetch: &F, collection: &str) -> Result<Vec<String
 /// Returns the `@odata.id` of a link object (`{"@odata.id": "/redfish/v1/..."}`).
 pub fn odata_id(link: &Value) -> Option<String> {
     link.get("@odata.id").and_then(Value::as_str).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_json_has_no_defect() {
+        let parsed = parse_json_lenient(br#"{"Id":"1"}"#).unwrap();
+        assert_eq!(parsed.value["Id"], "1");
+        assert_eq!(parsed.defect, None);
+    }
+
+    #[test]
+    fn lenient_pass_removes_bom() {
+        let parsed = parse_json_lenient(b"\xEF\xBB\xBF{\"Id\":\"1\"}").unwrap();
+        assert_eq!(parsed.value["Id"], "1");
+        assert!(parsed.defect.unwrap().contains("byte-order mark"));
+    }
+
+    #[test]
+    fn lenient_pass_escapes_control_characters() {
+        let parsed = parse_json_lenient(b"{\"Name\":\"a\x01b\tc\",\n\"Id\":\"1\"}").unwrap();
+        assert_eq!(parsed.value["Name"], "a\u{1}b\tc");
+        assert!(parsed.defect.unwrap().contains("2 raw control character(s)"));
+    }
+
+    #[test]
+    fn invalid_json_keeps_strict_offset() {
+        let err = parse_json_lenient(b"{\"Id\":\n\"1\",}").unwrap_err();
+        assert!(matches!(err, JsonError::Invalid { offset: 11, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn depth_cap_ignores_brackets_in_strings() {
+        let deep = format!("{}{}", "[".repeat(MAX_JSON_DEPTH + 1), "]".repeat(MAX_JSON_DEPTH + 1));
+        assert_eq!(
+            parse_json_lenient(deep.as_bytes()),
+            Err(JsonError::TooDeep {
+                depth: MAX_JSON_DEPTH + 1
+            })
+        );
+        let quoted = format!("{{\"Text\":\"{}\"}}", "[".repeat(200));
+        assert!(parse_json_lenient(quoted.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn canonical_path_forms() {
+        assert_eq!(
+            canonical_path("/redfish//v1/Systems/").as_deref(),
+            Some("/redfish/v1/Systems")
+        );
+        assert_eq!(
+            canonical_path("/redfish/v1/Systems?$skip=2#x").as_deref(),
+            Some("/redfish/v1/Systems?$skip=2")
+        );
+        assert_eq!(canonical_path("//bmc/redfish/v1"), None);
+        assert_eq!(canonical_path("https://bmc/redfish/v1"), None);
+        assert_eq!(canonical_path("redfish/v1"), None);
+    }
 }

@@ -1,15 +1,25 @@
 //! An authenticated conversation with one BMC: a Redfish session token or basic auth.
+//!
+//! A session counts its reads against the per-node resource cap, logs in again once when
+//! the BMC expires its token, keeps the defects the lenient JSON pass repaired, and
+//! remembers a cap that stopped it, so later reads fail without a request.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
+use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
 use serde_json::Value;
 
-use super::connection::BmcConnection;
+use super::connection::{BmcConnection, Replay};
 use super::{Fetch, RedfishError};
 use crate::credentials::Credentials;
 use crate::inventory::BmcAddress;
+
+/// Re-logins allowed per session after the BMC expired its token. Each is followed by one
+/// retry of the read that met the 401.
+const MAX_RELOGINS: u32 = 3;
 
 /// Authentication method of a [`Session`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,26 +46,62 @@ impl Auth {
     }
 }
 
-/// A logged-in connection to one BMC, readable through [`Fetch`].
-///
-/// Call [`Session::logout`] when done, also after a failure. A session dropped without logout
-/// sends its DELETE from a spawned task when a tokio runtime is running, but nothing waits
-/// for that task, so it is lost when the runtime shuts down first.
-pub struct Session {
-    connection: BmcConnection,
+/// Something wrong with a response that the client repaired: a byte-order mark or raw
+/// control characters in a JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Defect {
+    pub uri: String,
+    pub message: String,
+}
+
+/// The current credentials of a session, replaced on re-login.
+struct AuthState {
     auth: Auth,
+    /// Raised on every re-login, so concurrent reads that met the same 401 log in once.
+    generation: u64,
     /// URI of the Redfish session to DELETE on logout; `None` with basic auth or after logout.
     session_uri: Option<String>,
+}
+
+/// A logged-in connection to one BMC, readable through [`Fetch`].
+///
+/// Call [`Session::logout`] when done, also after a failure. A session dropped without
+/// logout sends its DELETE from a spawned task that [`super::RedfishClient::wait_for_logouts`]
+/// awaits.
+pub struct Session {
+    connection: BmcConnection,
+    state: Mutex<AuthState>,
+    /// Sessions collection and credentials for a re-login; `None` with basic auth.
+    relogin: Option<(String, Credentials)>,
+    /// Held during a re-login.
+    relogin_lock: tokio::sync::Mutex<()>,
+    relogins: AtomicU32,
     requests_sent: AtomicU64,
+    /// The cap that stopped the session; every later read returns it.
+    stopped: Mutex<Option<RedfishError>>,
+    defects: Mutex<Vec<Defect>>,
 }
 
 impl Session {
-    pub(crate) fn new(connection: BmcConnection, auth: Auth, session_uri: Option<String>) -> Session {
+    pub(crate) fn new(
+        connection: BmcConnection,
+        auth: Auth,
+        session_uri: Option<String>,
+        relogin: Option<(String, Credentials)>,
+    ) -> Session {
         Session {
             connection,
-            auth,
-            session_uri,
+            state: Mutex::new(AuthState {
+                auth,
+                generation: 0,
+                session_uri,
+            }),
+            relogin,
+            relogin_lock: tokio::sync::Mutex::new(()),
+            relogins: AtomicU32::new(0),
             requests_sent: AtomicU64::new(0),
+            stopped: Mutex::new(None),
+            defects: Mutex::new(Vec::new()),
         }
     }
 
@@ -64,37 +110,151 @@ impl Session {
     }
 
     pub fn auth_kind(&self) -> AuthKind {
-        match self.auth {
+        match self.state().auth {
             Auth::Token(_) => AuthKind::Session,
             Auth::Basic(_) => AuthKind::Basic,
         }
     }
 
     /// Returns the path of the Redfish session, `None` with basic auth.
-    pub fn session_uri(&self) -> Option<&str> {
-        self.session_uri.as_deref()
+    pub fn session_uri(&self) -> Option<String> {
+        self.state().session_uri.clone()
     }
 
-    /// Counts the GET requests sent through [`Fetch::get`], including failed ones.
+    /// Counts the GET requests sent through [`Fetch::get`], including failed ones. Retries
+    /// of one read count once.
     pub fn requests_sent(&self) -> u64 {
         self.requests_sent.load(Ordering::Relaxed)
+    }
+
+    /// Returns the cap that stopped this session's reads, if one did: body size, JSON depth
+    /// or resources per node.
+    pub fn stop_cause(&self) -> Option<RedfishError> {
+        lock(&self.stopped).clone()
+    }
+
+    /// Returns the defects that the lenient JSON pass repaired, one per URI.
+    pub fn defects(&self) -> Vec<Defect> {
+        lock(&self.defects).clone()
     }
 
     /// Deletes the Redfish session; does nothing with basic auth.
     ///
     /// A 404 counts as success, because the BMC has already dropped the session.
-    pub async fn logout(mut self) -> Result<(), RedfishError> {
-        match self.session_uri.take() {
-            Some(uri) => delete_session(&self.connection, &self.auth, &uri).await,
+    pub async fn logout(self) -> Result<(), RedfishError> {
+        let (auth, uri) = {
+            let mut state = self.state();
+            (state.auth.clone(), state.session_uri.take())
+        };
+        match uri {
+            Some(uri) => delete_session(&self.connection, &auth, &uri).await,
             None => Ok(()),
         }
     }
+
+    /// Takes the token and session URI out, leaving nothing for `Drop` to delete.
+    pub(crate) fn into_auth(self) -> (Auth, Option<String>) {
+        let mut state = self.state();
+        (state.auth.clone(), state.session_uri.take())
+    }
+
+    fn state(&self) -> MutexGuard<'_, AuthState> {
+        lock(&self.state)
+    }
+
+    fn stop(&self, cause: &RedfishError) {
+        lock(&self.stopped).get_or_insert_with(|| cause.clone());
+    }
+
+    /// Sends one GET with the current credentials; returns the reply and the generation of
+    /// the credentials used.
+    async fn send_get(&self, path: &str, url: url::Url) -> Result<(super::connection::Reply, u64), RedfishError> {
+        let (auth, generation) = {
+            let state = self.state();
+            (state.auth.clone(), state.generation)
+        };
+        let request = auth.apply(self.connection.http.get(url));
+        let reply = self.connection.send(path, request, Replay::Idempotent).await?;
+        Ok((reply, generation))
+    }
+
+    /// Logs in again after the BMC returned 401 for a token, which happens when it expired
+    /// the session. Returns whether the read should be sent again.
+    ///
+    /// The expired session is not deleted: the BMC has already dropped it.
+    async fn relogin(&self, used_generation: u64) -> Result<bool, RedfishError> {
+        let Some((collection, credentials)) = &self.relogin else {
+            return Ok(false);
+        };
+        let _guard = self.relogin_lock.lock().await;
+        if self.state().generation != used_generation {
+            return Ok(true);
+        }
+        if self.relogins.fetch_add(1, Ordering::Relaxed) >= MAX_RELOGINS {
+            return Ok(false);
+        }
+
+        tracing::info!(bmc = %self.connection.bmc, "the BMC rejected the session token, probably expired; logging in again");
+        let Some(fresh) = super::client::create_session_detached(&self.connection, collection, credentials).await?
+        else {
+            return Ok(false);
+        };
+        let (auth, session_uri) = fresh.into_auth();
+        let mut state = self.state();
+        state.auth = auth;
+        state.session_uri = session_uri;
+        state.generation += 1;
+        Ok(true)
+    }
+
+    fn record_defect(&self, uri: &str, message: String) {
+        tracing::warn!(bmc = %self.connection.bmc, uri, defect = %message, "repaired an invalid response");
+        let mut defects = lock(&self.defects);
+        if !defects.iter().any(|defect| defect.uri == uri) {
+            defects.push(Defect {
+                uri: uri.to_string(),
+                message,
+            });
+        }
+    }
+
+    async fn read(&self, path: &str) -> Result<Value, RedfishError> {
+        let url = self.connection.resolve(path)?;
+        let limit = self.connection.max_resources;
+        if self.requests_sent.fetch_add(1, Ordering::Relaxed) >= limit {
+            return Err(RedfishError::ResourceLimit {
+                bmc: self.connection.bmc.to_string(),
+                limit,
+            });
+        }
+
+        let (mut reply, generation) = self.send_get(path, url.clone()).await?;
+        let expired = reply.status == StatusCode::UNAUTHORIZED && matches!(self.state().auth, Auth::Token(_));
+        if expired && self.relogin(generation).await? {
+            reply = self.send_get(path, url).await?.0;
+        }
+        if !reply.status.is_success() {
+            return Err(self.connection.status_error(path, &reply));
+        }
+
+        let parsed = self.connection.json(path, &reply)?;
+        if let Some(defect) = parsed.defect {
+            self.record_defect(path, defect);
+        }
+        Ok(parsed.value)
+    }
 }
 
-async fn delete_session(connection: &BmcConnection, auth: &Auth, uri: &str) -> Result<(), RedfishError> {
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub(crate) async fn delete_session(connection: &BmcConnection, auth: &Auth, uri: &str) -> Result<(), RedfishError> {
     let url = connection.resolve(uri)?;
-    let reply = connection.send(uri, auth.apply(connection.http.delete(url))).await?;
-    if reply.status.is_success() || reply.status == reqwest::StatusCode::NOT_FOUND {
+    let reply = connection
+        .send(uri, auth.apply(connection.http.delete(url)), Replay::Idempotent)
+        .await?;
+    if reply.status.is_success() || reply.status == StatusCode::NOT_FOUND {
         tracing::debug!(bmc = %connection.bmc, uri, "deleted redfish session");
         return Ok(());
     }
@@ -103,37 +263,39 @@ async fn delete_session(connection: &BmcConnection, auth: &Auth, uri: &str) -> R
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let Some(uri) = self.session_uri.take() else {
+        let (auth, uri) = {
+            let mut state = self.state();
+            (state.auth.clone(), state.session_uri.take())
+        };
+        let Some(uri) = uri else {
             return;
         };
         let connection = self.connection.clone();
-        let auth = self.auth.clone();
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    if let Err(err) = delete_session(&connection, &auth, &uri).await {
-                        tracing::warn!(bmc = %connection.bmc, uri, cause = %err, "failed to delete dropped redfish session");
-                    }
-                });
-            }
-            Err(_) => {
-                tracing::warn!(bmc = %connection.bmc, uri, "redfish session dropped outside a runtime; it stays open until the BMC expires it");
-            }
+        if tokio::runtime::Handle::try_current().is_err() {
+            tracing::warn!(bmc = %connection.bmc, uri, "redfish session dropped outside a runtime; it stays open until the BMC expires it");
+            return;
         }
+        let background = connection.background.clone();
+        background.spawn(async move {
+            if let Err(err) = delete_session(&connection, &auth, &uri).await {
+                tracing::warn!(bmc = %connection.bmc, uri, cause = %err, "failed to delete dropped redfish session");
+            }
+        });
     }
 }
 
 impl Fetch for Session {
     async fn get(&self, path: &str) -> Result<Value, RedfishError> {
-        let url = self.connection.resolve(path)?;
-        self.requests_sent.fetch_add(1, Ordering::Relaxed);
-
-        let request = self.auth.apply(self.connection.http.get(url));
-        let reply = self.connection.send(path, request).await?;
-        if !reply.status.is_success() {
-            return Err(self.connection.status_error(path, &reply));
+        if let Some(cause) = self.stop_cause() {
+            return Err(cause);
         }
-        self.connection.json(path, &reply)
+        let result = self.read(path).await;
+        if let Err(err) = &result
+            && err.is_cap()
+        {
+            self.stop(err);
+        }
+        result
     }
 }
 
@@ -142,7 +304,7 @@ impl fmt::Debug for Session {
         f.debug_struct("Session")
             .field("bmc", &self.connection.bmc.to_string())
             .field("auth_kind", &self.auth_kind())
-            .field("session_uri", &self.session_uri)
+            .field("session_uri", &self.session_uri())
             .field("requests_sent", &self.requests_sent())
             .finish_non_exhaustive()
     }

@@ -9,6 +9,8 @@ mod network;
 mod power;
 mod storage;
 
+pub(crate) use storage::storage_data_drives;
+
 use super::profile::{Profile, RuleConfig, Severity};
 use super::{Evidence, Finding, Status};
 use crate::facts::NodeFacts;
@@ -85,12 +87,17 @@ impl Outcome {
 
     /// Applies the profile's severity: a violated recommendation warns instead of failing.
     pub fn into_finding(self, rule: &RuleInfo, config: &RuleConfig) -> Finding {
+        self.into_rack_finding(rule.id, config)
+    }
+
+    /// Applies the profile's severity to the outcome of the rule `id`.
+    pub fn into_rack_finding(self, id: &str, config: &RuleConfig) -> Finding {
         let status = match (self.status, config.severity) {
             (Status::Fail, Severity::Warn) => Status::Warn,
             (status, _) => status,
         };
         Finding {
-            rule: rule.id.to_string(),
+            rule: id.to_string(),
             status,
             requirement: config.citation(),
             expected: self.expected,

@@ -45,6 +45,11 @@ fn boot_drives<'a>(facts: &'a NodeFacts, profile: &Profile) -> Vec<&'a str> {
         .unwrap_or_default()
 }
 
+/// Data drives of a storage server: every present drive outside the boot array.
+pub(crate) fn storage_data_drives<'a>(facts: &'a NodeFacts, profile: &Profile) -> Vec<&'a Drive> {
+    non_boot_drives(facts, profile)
+}
+
 /// Drives outside the boot array and not absent.
 fn non_boot_drives<'a>(facts: &'a NodeFacts, profile: &Profile) -> Vec<&'a Drive> {
     let boot = boot_drives(facts, profile);
