@@ -17,6 +17,9 @@ pub struct NodeFacts {
     pub gpus: Vec<Gpu>,
     pub dimms: Vec<Dimm>,
     pub drives: Vec<Drive>,
+    /// URIs of drive bays the BMC lists as empty (Drive with Status/State Absent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub empty_bays: Vec<String>,
     pub volumes: Vec<Volume>,
     pub power: Power,
     #[serde(skip_serializing_if = "Option::is_none")]

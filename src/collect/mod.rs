@@ -134,11 +134,12 @@ async fn collect_parts<F: Fetch>(
     let firmware = firmware::inventory(walker, root);
     let network = network::collect(walker, host, chassis);
 
-    let ((memory, gpus, (drives, volumes), power), (bios, managers, firmware, network_ports)) = future::join(
-        future::join4(memory, gpus, storage, power),
-        future::join4(bios, managers, firmware, network),
-    )
-    .await;
+    let ((memory, gpus, (drives, empty_bays, volumes), power), (bios, managers, firmware, network_ports)) =
+        future::join(
+            future::join4(memory, gpus, storage, power),
+            future::join4(bios, managers, firmware, network),
+        )
+        .await;
 
     NodeFacts {
         system: system::system_info(choice),
@@ -146,6 +147,7 @@ async fn collect_parts<F: Fetch>(
         gpus,
         dimms: memory::dimms(&memory),
         drives,
+        empty_bays,
         volumes,
         power,
         bios,

@@ -20,7 +20,7 @@ pub async fn collect<F: Fetch>(
     walker: &Walker<'_, F>,
     host: &Value,
     chassis: &[Resource],
-) -> (Vec<Drive>, Vec<Volume>) {
+) -> (Vec<Drive>, Vec<String>, Vec<Volume>) {
     let (storages, simple_storages) = future::join(
         walker.linked_members(host, "/Storage"),
         walker.linked_members(host, "/SimpleStorage"),
@@ -42,6 +42,13 @@ pub async fn collect<F: Fetch>(
 
     let mut drives: Vec<Drive> = storage_drives.iter().map(|(uri, doc)| drive(uri, doc)).collect();
     drives.extend(chassis_drives.iter().flatten().map(|(uri, doc)| drive(uri, doc)));
+    let mut empty_bays: Vec<String> = drives
+        .iter()
+        .filter(|d| is_empty_bay(d))
+        .map(|d| d.uri.clone())
+        .collect();
+    empty_bays.sort();
+    empty_bays.dedup();
     let mut drives = deduplicate(drives.into_iter().filter(is_installed).collect());
     let devices = simple_storages
         .iter()
@@ -55,7 +62,16 @@ pub async fn collect<F: Fetch>(
         .flatten()
         .map(|(uri, doc)| volume(uri, doc))
         .collect();
-    (drives, volumes)
+    (drives, empty_bays, volumes)
+}
+
+/// True for a bay the BMC lists with State Absent: a slot free for another drive.
+fn is_empty_bay(drive: &Drive) -> bool {
+    drive
+        .state
+        .as_deref()
+        .is_some_and(|state| state.eq_ignore_ascii_case("Absent"))
+        && !is_backplane(drive)
 }
 
 /// False for an empty bay, the BMC's virtual media and a backplane.

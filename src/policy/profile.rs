@@ -44,6 +44,7 @@ pub struct Profile {
     pub working_array: WorkingArrayLimits,
     pub network: NetworkLimits,
     pub deployment: DeploymentLimits,
+    pub firmware: Vec<FirmwareMinimum>,
     pub storage_role: RoleLimits,
     pub metadata_role: RoleLimits,
     pub rules: Vec<RuleConfig>,
@@ -162,6 +163,41 @@ pub struct WorkingArrayBucket {
     pub tb_per_gpu: u32,
 }
 
+/// A firmware component whose version the profile can set a minimum for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FirmwareComponent {
+    /// The host's BiosVersion.
+    Bios,
+    /// Every Manager's FirmwareVersion.
+    Bmc,
+    /// Every GPU's FirmwareVersion (VBIOS).
+    Gpu,
+}
+
+impl FirmwareComponent {
+    pub fn name(self) -> &'static str {
+        match self {
+            FirmwareComponent::Bios => "BIOS",
+            FirmwareComponent::Bmc => "BMC",
+            FirmwareComponent::Gpu => "GPU firmware",
+        }
+    }
+}
+
+/// A minimum firmware version for one component of one platform.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirmwareMinimum {
+    /// Substring of the system's Manufacturer, any case.
+    pub vendor: String,
+    /// Substring of the system's Model, any case.
+    pub model: String,
+    pub component: FirmwareComponent,
+    /// Compared as a tuple of numbers: the first dotted number of each version string.
+    pub min_version: String,
+}
+
 /// Minimums for the deployment as a whole, judged by the rack-wide rules.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -217,6 +253,8 @@ struct ProfileFile {
     working_array: WorkingArrayLimits,
     network: NetworkLimits,
     deployment: DeploymentLimits,
+    #[serde(default)]
+    firmware: Vec<FirmwareMinimum>,
     storage_role: RoleLimits,
     metadata_role: RoleLimits,
     #[serde(rename = "rule")]
@@ -313,6 +351,7 @@ impl Profile {
             working_array: file.working_array,
             network: file.network,
             deployment: file.deployment,
+            firmware: file.firmware,
             storage_role: file.storage_role,
             metadata_role: file.metadata_role,
             rules,

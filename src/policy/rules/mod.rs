@@ -3,6 +3,7 @@
 
 mod bios;
 mod cpu;
+mod firmware;
 mod gpu;
 mod memory;
 mod network;
@@ -46,11 +47,13 @@ pub static RULES: &[RuleInfo] = &[
     memory::MINIMUM,
     power::REDUNDANCY,
     bios::IOMMU_DISABLED,
+    firmware::MINIMUM,
     storage::BOOT_RAID1,
     storage::BOOT_CAPACITY,
     storage::WORKING_RAID,
     storage::WORKING_CAPACITY,
     storage::DATA_JBOD,
+    storage::SPARE_BAYS,
     network::SPEED,
 ];
 

@@ -140,8 +140,19 @@ fn check_redundancy(subject: &Subject, _profile: &Profile) -> Outcome {
     }
 
     let modes: Vec<&str> = groups.iter().filter_map(|group| group.mode.as_deref()).collect();
+    let capacities: Option<Vec<f64>> = installed.iter().map(|psu| psu.capacity_watts).collect();
+    let spare_capacity = capacities
+        .filter(|watts| !watts.is_empty())
+        .map(|watts| {
+            let largest = watts.iter().copied().fold(0.0, f64::max);
+            format!(
+                ", {:.0} W left with the largest PSU lost",
+                watts.iter().sum::<f64>() - largest
+            )
+        })
+        .unwrap_or_default();
     let observed = format!(
-        "{healthy} healthy PSUs, redundancy {}",
+        "{healthy} healthy PSUs, redundancy {}{spare_capacity}",
         if modes.is_empty() {
             "OK".to_string()
         } else {
@@ -193,6 +204,21 @@ mod tests {
     fn n_plus_one_passes() {
         let facts = node(vec![healthy("0"), healthy("1")], vec![group("Failover", 1, "OK")]);
         assert_eq!(status("psu-redundant", &facts), Status::Pass);
+    }
+
+    #[test]
+    fn capacity_with_one_psu_lost_is_reported() {
+        let mut supplies = vec![healthy("0"), healthy("1"), healthy("2")];
+        for psu in &mut supplies {
+            psu.capacity_watts = Some(2800.0);
+        }
+        let outcome = run("psu-redundant", &node(supplies, vec![group("N+m", 2, "OK")]));
+        assert_eq!(outcome.status, Status::Pass);
+        assert!(
+            outcome.observed.contains("5600 W left with the largest PSU lost"),
+            "{}",
+            outcome.observed
+        );
     }
 
     #[test]

@@ -20,6 +20,12 @@ pub const WORKING_CAPACITY: RuleInfo = RuleInfo {
     check: check_working_capacity,
 };
 
+pub const SPARE_BAYS: RuleInfo = RuleInfo {
+    id: "storage-spare-bays",
+    description: "a storage server has empty drive bays for expansion",
+    check: check_spare_bays,
+};
+
 pub const DATA_JBOD: RuleInfo = RuleInfo {
     id: "storage-data-jbod",
     description: "a storage server's data drives are not in a hardware RAID volume",
@@ -216,6 +222,22 @@ fn check_working_capacity(subject: &Subject, profile: &Profile) -> Outcome {
         Status::Fail
     };
     Outcome::new(status, expected, observed).with_evidence(evidence)
+}
+
+fn check_spare_bays(subject: &Subject, _profile: &Profile) -> Outcome {
+    let bays = &subject.facts.empty_bays;
+    let expected = "at least one empty drive bay";
+    if bays.is_empty() {
+        // Dell, Supermicro and Lenovo BMCs list only populated bays, so none listed does not
+        // mean none free: the bay count comes from the chassis or the vendor's spec sheet.
+        let observed = "the BMC lists no empty bay; check the chassis or the vendor's spec sheet";
+        return Outcome::new(Status::NotApplicable, expected, observed);
+    }
+    let evidence = bays
+        .iter()
+        .map(|uri| Evidence::new(uri, "Status/State", "Absent"))
+        .collect();
+    Outcome::new(Status::Pass, expected, format!("{} empty bays", bays.len())).with_evidence(evidence)
 }
 
 fn check_data_jbod(subject: &Subject, profile: &Profile) -> Outcome {
@@ -474,6 +496,20 @@ mod tests {
         let mut facts = server(8, 8, None);
         facts.drives[4].capacity_bytes = None;
         assert_eq!(status("working-array-capacity", &facts), Status::Unknown);
+    }
+
+    #[test]
+    fn spare_bays_need_an_empty_bay_listed() {
+        let mut facts = server(12, 0, None);
+        assert_eq!(
+            run_as("storage-spare-bays", &facts, None, Role::Storage).status,
+            Status::NotApplicable
+        );
+        facts.empty_bays = vec!["/redfish/v1/Chassis/1/Drives/Bay13".into()];
+        assert_eq!(
+            run_as("storage-spare-bays", &facts, None, Role::Storage).status,
+            Status::Pass
+        );
     }
 
     #[test]
