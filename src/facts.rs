@@ -263,6 +263,24 @@ pub struct Bios {
     pub pending_uri: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending: Option<BTreeMap<String, Value>>,
+    /// The attribute registry the BMC serves for these attributes, when found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_uri: Option<String>,
+    /// Registry entries whose name or help mentions the IOMMU (VT-d, AMD-Vi, DMAR), kept so
+    /// that an unknown platform's IOMMU switch can still be found.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registry_iommu: Vec<RegistryAttribute>,
+}
+
+/// One attribute of a BIOS attribute registry.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RegistryAttribute {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Allowed values: (ValueName, ValueDisplayName).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<(String, Option<String>)>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

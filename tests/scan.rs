@@ -367,3 +367,75 @@ async fn node_error_keeps_its_cause() {
     assert!(error.contains("HTTP 404"), "{error}");
     rack.shutdown().await;
 }
+
+#[tokio::test]
+async fn registry_finds_iommu_switch_of_unknown_platform() {
+    // An unknown vendor whose IOMMU attribute is an opaque code: only the attribute registry
+    // the BMC serves says that `CbsIoCtl_A7` is the IOMMU switch and that "1" means Enabled.
+    let registry_file = "/redfish/v1/Registries/BiosAttributeRegistry.v1_0_0/BiosAttributeRegistry.json";
+    let scenario = Scenario {
+        description: "unknown platform with an attribute registry".into(),
+        patch: [
+            ("/redfish/v1".to_string(), serde_json::json!({"Registries": {"@odata.id": "/redfish/v1/Registries"}})),
+            ("/redfish/v1/Systems/1".to_string(), serde_json::json!({"Manufacturer": "Acme Compute"})),
+            (
+                "/redfish/v1/Systems/1/Bios".to_string(),
+                serde_json::json!({"Attributes": {"IOMMU_0196": null, "CbsIoCtl_A7": "1"}}),
+            ),
+        ]
+        .into_iter()
+        .collect(),
+        add: [
+            (
+                "/redfish/v1/Registries".to_string(),
+                serde_json::json!({
+                    "@odata.id": "/redfish/v1/Registries",
+                    "@odata.type": "#MessageRegistryFileCollection.MessageRegistryFileCollection",
+                    "Name": "Registry File Collection",
+                    "Members": [{"@odata.id": "/redfish/v1/Registries/BiosAttributeRegistry.v1_0_0"}],
+                    "Members@odata.count": 1
+                }),
+            ),
+            (
+                "/redfish/v1/Registries/BiosAttributeRegistry.v1_0_0".to_string(),
+                serde_json::json!({
+                    "@odata.id": "/redfish/v1/Registries/BiosAttributeRegistry.v1_0_0",
+                    "@odata.type": "#MessageRegistryFile.v1_1_0.MessageRegistryFile",
+                    "Id": "BiosAttributeRegistry.v1_0_0",
+                    "Name": "BIOS Attribute Registry",
+                    "Registry": "BiosAttributeRegistry.1.0",
+                    "Location": [{"Language": "en", "Uri": registry_file}]
+                }),
+            ),
+            (
+                registry_file.to_string(),
+                serde_json::json!({
+                    "@odata.type": "#AttributeRegistry.v1_3_0.AttributeRegistry",
+                    "Id": "BiosAttributeRegistry.v1_0_0",
+                    "RegistryEntries": {"Attributes": [
+                        {"AttributeName": "CbsSmtCtl_A1", "DisplayName": "SMT Control",
+                         "Value": [{"ValueName": "0", "ValueDisplayName": "Disable"}]},
+                        {"AttributeName": "CbsIoCtl_A7", "DisplayName": "IOMMU",
+                         "Value": [{"ValueName": "0", "ValueDisplayName": "Disabled"},
+                                   {"ValueName": "1", "ValueDisplayName": "Enabled"}]}
+                    ]}
+                }),
+            ),
+        ]
+        .into_iter()
+        .collect(),
+        ..Scenario::default()
+    };
+    let mockup = load(SUPERMICRO).try_apply(&scenario).unwrap();
+    let mut rack = TestRack::new();
+    rack.add_mockup("acme", mockup, BmcConfig::loopback(USERNAME, PASSWORD), "gpu-compute").await;
+
+    let report = rack.scan().await;
+
+    let node = node(&report, "acme");
+    let finding = node.findings.iter().find(|f| f.rule == "bios-iommu-disabled").unwrap();
+    assert_eq!(finding.status, Status::Fail, "{finding:#?}");
+    assert!(finding.observed.contains("CbsIoCtl_A7 = 1"), "{}", finding.observed);
+    assert!(finding.observed.contains(registry_file), "{}", finding.observed);
+    rack.shutdown().await;
+}

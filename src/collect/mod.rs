@@ -97,6 +97,7 @@ pub async fn collect<F: Fetch>(fetch: &F, system: Option<&str>) -> Result<NodeFa
         Some(Err(source)) => return Err(CollectError::ServiceRoot { source }),
         None => unreachable!("the service root is inside /redfish/v1"),
     };
+    walker.use_expand(&root);
 
     let (choice, chassis) = future::join(system::choose_host(&walker, &root, system), chassis(&walker, &root)).await;
     let choice = choice?;
@@ -129,7 +130,7 @@ async fn collect_parts<F: Fetch>(
     let gpus = gpus::collect(walker, &choice.host, &processor_groups, chassis);
     let storage = storage::collect(walker, host, chassis);
     let power = power::collect(walker, host, chassis);
-    let bios = bios::collect(walker, host);
+    let bios = bios::collect(walker, host, root);
     let managers = firmware::managers(walker, root);
     let firmware = firmware::inventory(walker, root);
     let network = network::collect(walker, host, chassis);
