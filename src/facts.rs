@@ -67,6 +67,9 @@ pub struct Cpu {
     /// TotalEnabledCores when present, else TotalCores.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cores: Option<u32>,
+    /// True when `cores` is TotalEnabledCores, false when it is TotalCores.
+    #[serde(default)]
+    pub cores_from_enabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threads: Option<u32>,
     /// MaxSpeedMHz as reported; vendors fill it with numbers other than the boost clock.

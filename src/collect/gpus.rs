@@ -223,9 +223,9 @@ fn nonzero_id(function: &Value, pointer: &str) -> Option<String> {
     json::text(function, pointer)
 }
 
-/// True for an NVIDIA GPU function: vendor 0x10de (or zero ids with an NVIDIA model or OEM
-/// vendor, as Supermicro sends), a display or processing-accelerator class, and not an
-/// NVSwitch or bridge.
+/// True for a GPU function: NVIDIA vendor 0x10de (or zero ids with an NVIDIA model or OEM
+/// vendor, as Supermicro sends) or AMD 0x1002, a display or processing-accelerator class, and
+/// not an NVSwitch or bridge.
 fn is_gpu_function(device: &Value, function: &Value) -> bool {
     let vendor = json::pci_id(function, "/VendorId");
     let device_id = json::pci_id(function, "/DeviceId");
@@ -236,9 +236,15 @@ fn is_gpu_function(device: &Value, function: &Value) -> bool {
     match vendor {
         Some(NVIDIA_VENDOR_ID) => !device_id.is_some_and(|id| NVSWITCH_DEVICE_IDS.contains(&id)),
         Some(0) => class == Some(FunctionClass::Gpu) && looks_nvidia(device, function),
+        // An AMD accelerator in a GPU server is a GPU the NVIDIA rule must see and reject. The
+        // BMC's own VGA (ASPEED 0x1a03, Matrox 0x102b on HPE) is not kept.
+        Some(AMD_VENDOR_ID) => class == Some(FunctionClass::Gpu),
         _ => false,
     }
 }
+
+/// PCI vendor ID of AMD (formerly ATI) GPUs.
+const AMD_VENDOR_ID: u32 = 0x1002;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FunctionClass {

@@ -85,11 +85,30 @@ async fn chassis_power<F: Fetch>(walker: &Walker<'_, F>, (_, doc): &Resource) ->
     // other), so when PowerSubsystem lists supplies, Power's list is not consulted.
     if subsystem.supplies.is_empty() {
         subsystem.supplies = legacy.supplies;
+    } else {
+        fill_capacity(&mut subsystem.supplies, &legacy.supplies);
     }
     if subsystem.redundancy.is_empty() {
         subsystem.redundancy = legacy.redundancy;
     }
     subsystem
+}
+
+/// Takes PowerCapacityWatts from Power where PowerSubsystem leaves it out: by serial number,
+/// else by position when both list the same number of supplies.
+fn fill_capacity(supplies: &mut [PowerSupply], legacy: &[PowerSupply]) {
+    let same_count = supplies.len() == legacy.len();
+    for (index, supply) in supplies.iter_mut().enumerate() {
+        if supply.capacity_watts.is_some() {
+            continue;
+        }
+        let by_serial = supply
+            .serial_number
+            .as_ref()
+            .and_then(|serial| legacy.iter().find(|other| other.serial_number.as_ref() == Some(serial)));
+        let by_position = same_count.then(|| &legacy[index]);
+        supply.capacity_watts = by_serial.or(by_position).and_then(|other| other.capacity_watts);
+    }
 }
 
 async fn power_subsystem<F: Fetch>(walker: &Walker<'_, F>, uri: &str) -> ChassisPower {

@@ -44,6 +44,7 @@ fn cpu(uri: &str, doc: &Value) -> Cpu {
         manufacturer: json::text(doc, "/Manufacturer"),
         model: json::text(doc, "/Model"),
         cores: json::unsigned32(doc, "/TotalEnabledCores").or_else(|| json::unsigned32(doc, "/TotalCores")),
+        cores_from_enabled: json::unsigned32(doc, "/TotalEnabledCores").is_some(),
         threads: json::unsigned32(doc, "/TotalThreads"),
         max_speed_mhz: json::unsigned32(doc, "/MaxSpeedMHz"),
         state: json::state(doc),

@@ -169,7 +169,17 @@ fn check_cores(subject: &Subject, profile: &Profile) -> Outcome {
     let evidence: Vec<Evidence> = facts
         .cpus
         .iter()
-        .map(|cpu| Evidence::optional(&cpu.uri, "TotalCores", &cpu.cores))
+        .map(|cpu| {
+            Evidence::optional(
+                &cpu.uri,
+                if cpu.cores_from_enabled {
+                    "TotalEnabledCores"
+                } else {
+                    "TotalCores"
+                },
+                &cpu.cores,
+            )
+        })
         .collect();
     if facts.cpus.is_empty() {
         return Outcome::new(Status::Unknown, expected, "no CPU reported by the BMC");

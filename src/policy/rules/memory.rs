@@ -32,24 +32,44 @@ fn total_gib(dimms: &[&Dimm]) -> Result<u64, Vec<String>> {
     Ok(dimms.iter().filter_map(|d| d.capacity_mib).sum::<u64>() / 1024)
 }
 
-/// The memory generations in use, or the DIMMs that report none.
+/// The memory generation of a DIMM: MemoryDeviceType, else inferred from an ECC module's bus
+/// width. DDR5 ECC modules carry two 40-bit subchannels (80 bits), DDR4 ECC modules one 72-bit
+/// channel; AMI-based BMCs (NVIDIA DGX H100) omit MemoryDeviceType but report the widths.
+fn generation(dimm: &Dimm) -> Option<&str> {
+    if let Some(kind) = dimm.device_type.as_deref() {
+        return Some(kind);
+    }
+    match (dimm.bus_width_bits, dimm.data_width_bits) {
+        (Some(80), Some(64)) => Some("DDR5"),
+        (Some(72), Some(64)) => Some("DDR4"),
+        _ => None,
+    }
+}
+
+/// The memory generations in use, or the DIMMs whose generation is unknown.
 fn device_types<'a>(dimms: &[&'a Dimm]) -> Result<Vec<&'a str>, Vec<String>> {
     let missing: Vec<String> = dimms
         .iter()
-        .filter(|d| d.device_type.is_none())
+        .filter(|d| generation(d).is_none())
         .map(|d| label(d))
         .collect();
     if !missing.is_empty() {
         return Err(missing);
     }
-    let mut types: Vec<&str> = dimms.iter().filter_map(|d| d.device_type.as_deref()).collect();
+    let mut types: Vec<&str> = dimms.iter().filter_map(|d| generation(d)).collect();
     types.sort_unstable();
     types.dedup();
     Ok(types)
 }
 
+/// DIMMs the OS will see: populated and not disabled by the BMC or BIOS.
 fn populated(facts: &NodeFacts) -> Vec<&Dimm> {
-    facts.dimms.iter().filter(|d| !is_absent(d.state.as_deref())).collect()
+    facts
+        .dimms
+        .iter()
+        .filter(|d| !is_absent(d.state.as_deref()))
+        .filter(|d| !matches!(d.state.as_deref(), Some("Disabled" | "UnavailableOffline")))
+        .collect()
 }
 
 fn capacity_evidence(dimms: &[&Dimm]) -> Vec<Evidence> {
@@ -113,8 +133,18 @@ pub(crate) fn gpu_memory_gb(gpu: &crate::facts::Gpu, profile: &Profile) -> Optio
     {
         return Some(gb);
     }
-    gpu.memory_mib.map(|mib| (mib as f64 / 1024.0 * 1.05) as u32)
+    if let Some(mib) = gpu.memory_mib {
+        return Some((mib as f64 / 1024.0 * 1.05) as u32);
+    }
+    // Supermicro HGX functions zero their PCI IDs but name the part: "H100 80GB HBM3".
+    gpu.model.as_deref().and_then(|model| {
+        let captures = MEMORY_IN_MODEL.captures(model)?;
+        captures[1].parse().ok()
+    })
 }
+
+static MEMORY_IN_MODEL: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)\b(\d{2,3})\s?GB\b").expect("valid pattern"));
 
 fn check_per_gpu(subject: &Subject, profile: &Profile) -> Outcome {
     let facts = subject.facts;
@@ -421,6 +451,38 @@ mod tests {
             run_as("memory-minimum", &short, None, Role::Metadata).status,
             Status::Pass
         );
+    }
+
+    #[test]
+    fn ddr5_is_inferred_from_widths() {
+        let mut dimms = sized(8, 32, "DDR5");
+        for dimm in &mut dimms {
+            dimm.device_type = None;
+            dimm.bus_width_bits = Some(80);
+            dimm.data_width_bits = Some(64);
+        }
+        let facts = NodeFacts {
+            dimms,
+            ..NodeFacts::default()
+        };
+        assert_eq!(
+            run_as("memory-minimum", &facts, None, Role::Storage).status,
+            Status::Pass
+        );
+    }
+
+    #[test]
+    fn gpu_memory_from_model_string() {
+        let gpu = Gpu {
+            model: Some("H100 80GB HBM3".into()),
+            ..Gpu::default()
+        };
+        let facts = NodeFacts {
+            dimms: sized(4, 64, "DDR5"),
+            gpus: vec![gpu],
+            ..NodeFacts::default()
+        };
+        assert_eq!(status("memory-per-gpu", &facts), Status::Pass);
     }
 
     #[test]

@@ -59,16 +59,13 @@ fn check_speed(subject: &Subject, profile: &Profile) -> Outcome {
         .filter(|port| port.speed_mbps.is_none())
         .map(|p| label(p))
         .collect();
-    let observed_known = format!(
-        "{} of {} ports up; known speeds {} Gbit/s",
-        up.len(),
-        ports.len(),
-        known
-            .iter()
-            .map(|mbps| (mbps / 1000).to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let speeds = if known.is_empty() {
+        "no current speed reported".to_string()
+    } else {
+        let list: Vec<String> = known.iter().map(|mbps| (mbps / 1000).to_string()).collect();
+        format!("current speeds {} Gbit/s", list.join(", "))
+    };
+    let observed_known = format!("{} of {} ports up; {speeds}", up.len(), ports.len());
 
     let met = match subject.role {
         Role::Storage => known.iter().sum::<u64>() >= minimum_mbps,
@@ -76,6 +73,11 @@ fn check_speed(subject: &Subject, profile: &Profile) -> Outcome {
     };
     if met {
         return Outcome::new(Status::Pass, expected, observed_known).with_evidence(evidence);
+    }
+    if up.is_empty() {
+        // Links often come up only when the OS loads the NIC driver.
+        let observed = format!("{observed_known}; confirm in-band with `ethtool <interface>`");
+        return Outcome::new(Status::Unknown, expected, observed).with_evidence(evidence);
     }
     if !unknown_speed.is_empty() {
         let observed = format!("{observed_known}; no current speed for {}", unknown_speed.join(", "));
@@ -125,8 +127,17 @@ mod tests {
 
     #[test]
     fn fast_port_down_does_not_count() {
-        let facts = node(vec![port(Some(400), "LinkDown")]);
+        let facts = node(vec![port(Some(25), "LinkUp"), port(Some(400), "LinkDown")]);
         assert_eq!(run_as("nic-speed", &facts, None, Role::GpuCompute).status, Status::Fail);
+    }
+
+    #[test]
+    fn no_link_up_is_unknown() {
+        let facts = node(vec![port(Some(400), "LinkDown")]);
+        assert_eq!(
+            run_as("nic-speed", &facts, None, Role::GpuCompute).status,
+            Status::Unknown
+        );
     }
 
     #[test]
@@ -142,7 +153,7 @@ mod tests {
     fn storage_adds_linked_ports() {
         let facts = node(vec![port(Some(100), "LinkUp"), port(Some(100), "LinkUp")]);
         assert_eq!(run_as("nic-speed", &facts, None, Role::Storage).status, Status::Pass);
-        let short = node(vec![port(Some(100), "LinkUp"), port(Some(100), "LinkDown")]);
+        let short = node(vec![port(Some(100), "LinkUp"), port(Some(25), "LinkUp")]);
         assert_eq!(run_as("nic-speed", &short, None, Role::Storage).status, Status::Fail);
     }
 }

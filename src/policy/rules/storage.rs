@@ -71,6 +71,29 @@ fn non_boot_drives<'a>(facts: &'a NodeFacts, profile: &Profile) -> Vec<&'a Drive
         .collect()
 }
 
+/// The NVMe drives of the working array: drives outside the boot array with an NVMe
+/// protocol. Fails with the reason when the protocols or the boot array cannot be told.
+fn working_drives<'a>(facts: &'a NodeFacts, profile: &Profile) -> Result<Vec<&'a Drive>, String> {
+    let candidates = non_boot_drives(facts, profile);
+    let unknown_protocol = candidates.iter().filter(|d| d.protocol.is_none()).count();
+    let nvme: Vec<&Drive> = candidates.into_iter().filter(|d| is_nvme(d)).collect();
+    if nvme.len() < 2 && unknown_protocol > 0 {
+        return Err(format!(
+            "{unknown_protocol} drives report no Protocol, so the NVMe working array cannot be told"
+        ));
+    }
+    if boot_drives(facts, profile).is_empty() && !nvme.is_empty() {
+        // Without a hardware boot volume, the boot drives are among these (software RAID on
+        // two M.2 drives, as on NVIDIA DGX H100); only the installed OS can tell them apart.
+        return Err(format!(
+            "{} NVMe drives but no hardware boot volume, so the boot drives among them are unknown; \
+             check in-band with `lsblk` and `mdadm --detail`",
+            nvme.len()
+        ));
+    }
+    Ok(nvme)
+}
+
 /// True for an NVMe drive: Protocol NVMe, or PCIe as Dell iDRAC reports direct-attached NVMe.
 fn is_nvme(drive: &Drive) -> bool {
     matches!(drive.protocol.as_deref(), Some("NVMe" | "PCIe"))
@@ -111,10 +134,10 @@ fn check_working_raid(subject: &Subject, profile: &Profile) -> Outcome {
     if facts.drives.is_empty() {
         return Outcome::new(Status::Unknown, expected, "no drive reported by the BMC");
     }
-    let working: Vec<&Drive> = non_boot_drives(facts, profile)
-        .into_iter()
-        .filter(|d| is_nvme(d))
-        .collect();
+    let working = match working_drives(facts, profile) {
+        Ok(working) => working,
+        Err(unknown) => return Outcome::new(Status::Unknown, expected, unknown),
+    };
     if working.len() < 2 {
         let observed = format!("{} NVMe drives outside the boot array", working.len());
         return Outcome::new(Status::Fail, expected, observed);
@@ -184,10 +207,10 @@ fn check_working_capacity(subject: &Subject, profile: &Profile) -> Outcome {
         ">= {needed_tb} TB usable ({} TB per GPU for {largest} GB GPUs, {gpus} GPUs)",
         bucket.tb_per_gpu
     );
-    let working: Vec<&Drive> = non_boot_drives(facts, profile)
-        .into_iter()
-        .filter(|d| is_nvme(d))
-        .collect();
+    let working = match working_drives(facts, profile) {
+        Ok(working) => working,
+        Err(unknown) => return Outcome::new(Status::Unknown, expected, unknown),
+    };
     let evidence: Vec<Evidence> = working
         .iter()
         .map(|d| Evidence::optional(&d.uri, "CapacityBytes", &d.capacity_bytes))
