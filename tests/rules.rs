@@ -741,3 +741,45 @@ async fn storage_even_distribution_warns_on_fewer_disks() {
         .expect("evidence for storage-4");
     assert_eq!(uneven.value, "6 x 7.68 TB");
 }
+
+#[tokio::test]
+async fn firmware_minimum_from_the_profile() {
+    let profile_text = format!(
+        "{}\n[[firmware]]\nvendor = \"Dell\"\nmodel = \"XE9680\"\ncomponent = \"bios\"\nmin_version = \"2.3.0\"\n",
+        include_str!("../profiles/runpod-2025.toml")
+    );
+    let profile = rackcheck::policy::Profile::parse(&profile_text, "firmware.toml").expect("profile with a minimum");
+    let rack = start_rack(&[
+        ("current", DELL, None, "gpu-compute"),
+        ("outdated", DELL, Some("bios-outdated"), "gpu-compute"),
+        ("other", SUPERMICRO, None, "gpu-compute"),
+    ])
+    .await;
+
+    let report = rack.scan_with_profile(&profile).await;
+    rack.shutdown().await;
+
+    assert_status(&report, "current", "firmware-minimum", Status::Pass);
+    let failed = assert_status(&report, "outdated", "firmware-minimum", Status::Fail);
+    assert_eq!(
+        evidence(failed, "/redfish/v1/Systems/System.Embedded.1", "BiosVersion").value,
+        "1.5.6"
+    );
+    assert_status(&report, "other", "firmware-minimum", Status::NotApplicable);
+}
+
+#[tokio::test]
+async fn storage_spare_bays_need_a_listed_empty_bay() {
+    let report = scan_nodes(&[
+        ("base", LENOVO, None, "storage"),
+        ("bays", LENOVO, Some("empty-bay"), "storage"),
+    ])
+    .await;
+
+    assert_status(&report, "base", "storage-spare-bays", Status::NotApplicable);
+    let passed = assert_status(&report, "bays", "storage-spare-bays", Status::Pass);
+    assert_eq!(
+        evidence(passed, "/redfish/v1/Chassis/1/Drives/Disk.Bay.15", "Status/State").value,
+        "Absent"
+    );
+}

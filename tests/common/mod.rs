@@ -107,6 +107,17 @@ impl TestRack {
         self.scan_with(&options).await
     }
 
+    /// Scans the rack with `profile`, verifying TLS against the rack's CA bundle.
+    pub async fn scan_with_profile(&self, profile: &Profile) -> ScanReport {
+        let ca = self.ca_bundle();
+        let mut options = ScanOptions::default();
+        options.client.ca_file = Some(ca.path().to_path_buf());
+        let credentials = CredentialStore::with_default(Credentials::new(USERNAME, PASSWORD));
+        scan(&self.inventory(), &credentials, profile, &options)
+            .await
+            .expect("scan runs")
+    }
+
     pub async fn scan_with(&self, options: &ScanOptions) -> ScanReport {
         let credentials = CredentialStore::with_default(Credentials::new(USERNAME, PASSWORD));
         scan(&self.inventory(), &credentials, &Profile::builtin(), options)
