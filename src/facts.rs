@@ -323,6 +323,10 @@ pub struct NetworkPort {
     pub mac_addresses: Vec<String>,
 }
 
+/// Start of a problem's message when the resource was read, but only after repairing it
+/// (a byte-order mark, raw control characters): the BMC is at fault, the data is complete.
+pub const DEFECT_PREFIX: &str = "BMC defect: ";
+
 /// A resource the collector could not read, with the cause.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Problem {

@@ -14,7 +14,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::collect::collect;
 use crate::credentials::CredentialStore;
-use crate::facts::{NodeFacts, Problem};
+use crate::facts::{DEFECT_PREFIX, NodeFacts, Problem};
 use crate::inventory::{Inventory, Node, Role};
 use crate::policy::{Finding, Profile, RackMember, Subject, Verdict, judge_node, judge_rack};
 use crate::redfish::{ClientOptions, RedfishClient};
@@ -244,7 +244,7 @@ async fn read_node(
         Ok(Ok(mut facts)) => {
             facts.problems.extend(defects.into_iter().map(|defect| Problem {
                 uri: defect.uri,
-                message: format!("BMC defect: {}", defect.message),
+                message: format!("{DEFECT_PREFIX}{}", defect.message),
             }));
             Ok(facts)
         }

@@ -79,10 +79,22 @@ pub async fn choose_host<F: Fetch>(
             uri: collection.clone(),
             available: candidates.iter().map(|c| system_id(&c.system)).collect(),
         })?,
-        None => default_host(&candidates).ok_or_else(|| CollectError::NoHost {
-            uri: collection.clone(),
-            members: members.clone(),
-        })?,
+        None => match default_host(&candidates) {
+            Some(index) => index,
+            None => {
+                // Name why each member could not be the host: a member that failed to read
+                // is the usual cause, and its error is the one a technician needs.
+                let mut described = Vec::new();
+                for member in &members {
+                    let reason = match walker.try_get(member).await {
+                        Some(Err(err)) => format!("{member} ({err})"),
+                        _ => member.clone(),
+                    };
+                    described.push(reason);
+                }
+                return Err(CollectError::NoHost { uri: collection.clone(), members: described });
+            }
+        },
     };
     Ok(split_choice(candidates, host_index))
 }

@@ -159,7 +159,42 @@ pub fn judge_node(subject: &Subject, role: Role, profile: &Profile) -> Vec<Findi
         .filter(|(_, config)| config.roles.contains(&role))
         .map(|(rule, config)| {
             let outcome = (rule.check)(subject, profile);
+            let outcome = account_for_unread(outcome, rule, subject);
             outcome.into_finding(rule, config)
         })
         .collect()
+}
+
+/// Makes an outcome `unknown` when a resource the rule reads could not be read, since the rule
+/// judged only what was left: a DIMM that failed to read could be the one without ECC. A
+/// failure that names a part it did read stands, because the unread resource cannot undo it.
+fn account_for_unread(outcome: rules::Outcome, rule: &RuleInfo, subject: &Subject) -> rules::Outcome {
+    let unread: Vec<&crate::facts::Problem> = subject
+        .facts
+        .problems
+        .iter()
+        .filter(|problem| !problem.message.starts_with(crate::facts::DEFECT_PREFIX))
+        .filter(|problem| rule.areas.iter().any(|area| problem.uri.contains(area)))
+        .collect();
+    let Some(first) = unread.first() else {
+        return outcome;
+    };
+    if outcome.status == Status::Fail && !outcome.parts.is_empty() {
+        return outcome;
+    }
+    if matches!(outcome.status, Status::Unknown | Status::Error) {
+        return outcome;
+    }
+
+    let more = match unread.len() {
+        1 => String::new(),
+        count => format!(" and {} more", count - 1),
+    };
+    let observed = format!(
+        "could not read {}{more} ({}), so this is judged on part of the data: {}",
+        first.uri, first.message, outcome.observed
+    );
+    let mut evidence = outcome.evidence;
+    evidence.insert(0, Evidence::new(&first.uri, "", serde_json::Value::Null));
+    rules::Outcome { status: Status::Unknown, observed, evidence, ..outcome }
 }

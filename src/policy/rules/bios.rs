@@ -7,6 +7,7 @@ use crate::policy::{Evidence, Profile, Status};
 pub const IOMMU_DISABLED: RuleInfo = RuleInfo {
     id: "bios-iommu-disabled",
     description: "the IOMMU (VT-d, AMD-Vi) is disabled in the BIOS",
+    areas: &["/Bios"],
     check: check_iommu,
 };
 

@@ -14,12 +14,14 @@ use crate::policy::{Evidence, Profile, Status};
 pub const CLOCK: RuleInfo = RuleInfo {
     id: "cpu-clock",
     description: "CPU base and boost clocks meet the profile's minimums",
+    areas: &["/Processors"],
     check: check_clock,
 };
 
 pub const MODEL: RuleInfo = RuleInfo {
     id: "cpu-model",
     description: "storage and metadata servers have one of the CPU models their role lists",
+    areas: &["/Processors"],
     check: check_model,
 };
 
@@ -146,6 +148,7 @@ fn check_model(subject: &Subject, profile: &Profile) -> Outcome {
 pub const CORES_PER_GPU: RuleInfo = RuleInfo {
     id: "cpu-cores-per-gpu",
     description: "physical CPU cores across sockets cover the per-GPU share plus the host's reserve",
+    areas: &["/Processors", "/PCIeDevices", "/PCIeFunctions"],
     check: check_cores,
 };
 

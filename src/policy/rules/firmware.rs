@@ -17,6 +17,7 @@ use crate::policy::{Evidence, Profile, Status};
 pub const MINIMUM: RuleInfo = RuleInfo {
     id: "firmware-minimum",
     description: "BIOS, BMC and GPU firmware are at or above the profile's minimums for the platform",
+    areas: &["/Managers", "/UpdateService", "/Processors"],
     check: check_minimum,
 };
 

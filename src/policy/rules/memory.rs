@@ -10,12 +10,14 @@ use crate::policy::{Evidence, Profile, Status};
 pub const PER_GPU: RuleInfo = RuleInfo {
     id: "memory-per-gpu",
     description: "system memory and its generation match the recommendation for the GPUs' memory size",
+    areas: &["/Memory", "/Processors", "/PCIeDevices", "/PCIeFunctions"],
     check: check_per_gpu,
 };
 
 pub const MINIMUM: RuleInfo = RuleInfo {
     id: "memory-minimum",
     description: "storage and metadata servers have their role's minimum memory of the listed generation",
+    areas: &["/Memory"],
     check: check_minimum,
 };
 
@@ -206,6 +208,7 @@ fn check_minimum(subject: &Subject, profile: &Profile) -> Outcome {
 pub const ECC: RuleInfo = RuleInfo {
     id: "dimm-ecc",
     description: "every populated DIMM supports ECC",
+    areas: &["/Memory"],
     check: check_ecc,
 };
 

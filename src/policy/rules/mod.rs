@@ -21,6 +21,9 @@ use crate::inventory::Role;
 pub struct RuleInfo {
     pub id: &'static str,
     pub description: &'static str,
+    /// Path fragments of the resources the rule reads (`/Memory`); a resource under one of
+    /// them that could not be read leaves the rule `unknown` instead of judging what is left.
+    pub areas: &'static [&'static str],
     pub check: fn(&Subject, &Profile) -> Outcome,
 }
 

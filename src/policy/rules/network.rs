@@ -12,6 +12,7 @@ use crate::policy::{Evidence, Profile, Status};
 pub const SPEED: RuleInfo = RuleInfo {
     id: "nic-speed",
     description: "GPU servers have a data port at the minimum speed with link up; storage servers enough linked bandwidth",
+    areas: &["/NetworkAdapters", "/Ports", "/NetworkPorts", "/EthernetInterfaces"],
     check: check_speed,
 };
 

@@ -7,6 +7,7 @@ use crate::policy::{Evidence, Profile, Status};
 pub const REDUNDANCY: RuleInfo = RuleInfo {
     id: "psu-redundant",
     description: "power supplies are redundant and every installed one is healthy",
+    areas: &["/Power"],
     check: check_redundancy,
 };
 

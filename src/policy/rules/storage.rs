@@ -8,27 +8,34 @@ use super::{Outcome, RuleInfo, Subject, gigabytes, is_absent};
 use crate::facts::{Drive, NodeFacts, Volume};
 use crate::policy::{Evidence, Profile, Status};
 
+/// Resources the storage rules read.
+const STORAGE_AREAS: &[&str] = &["/Storage", "/Drives", "/Volumes", "/SimpleStorage"];
+
 pub const WORKING_RAID: RuleInfo = RuleInfo {
     id: "working-array-raid",
     description: "the NVMe working array, separate from the boot array, is mirrored (RAID 1 or 10)",
+    areas: STORAGE_AREAS,
     check: check_working_raid,
 };
 
 pub const WORKING_CAPACITY: RuleInfo = RuleInfo {
     id: "working-array-capacity",
     description: "the NVMe working array holds the profile's terabytes per GPU after mirroring",
+    areas: STORAGE_AREAS,
     check: check_working_capacity,
 };
 
 pub const SPARE_BAYS: RuleInfo = RuleInfo {
     id: "storage-spare-bays",
     description: "a storage server has empty drive bays for expansion",
+    areas: &["/Drives"],
     check: check_spare_bays,
 };
 
 pub const DATA_JBOD: RuleInfo = RuleInfo {
     id: "storage-data-jbod",
     description: "a storage server's data drives are not in a hardware RAID volume",
+    areas: STORAGE_AREAS,
     check: check_data_jbod,
 };
 
@@ -305,12 +312,14 @@ fn check_data_jbod(subject: &Subject, profile: &Profile) -> Outcome {
 pub const BOOT_RAID1: RuleInfo = RuleInfo {
     id: "boot-volume-raid1",
     description: "the boot array is mirrored (RAID 1) across at least two drives",
+    areas: STORAGE_AREAS,
     check: check_raid1,
 };
 
 pub const BOOT_CAPACITY: RuleInfo = RuleInfo {
     id: "boot-volume-capacity",
     description: "the boot array has the minimum usable capacity after RAID",
+    areas: STORAGE_AREAS,
     check: check_capacity,
 };
 
