@@ -376,8 +376,14 @@ async fn registry_finds_iommu_switch_of_unknown_platform() {
     let scenario = Scenario {
         description: "unknown platform with an attribute registry".into(),
         patch: [
-            ("/redfish/v1".to_string(), serde_json::json!({"Registries": {"@odata.id": "/redfish/v1/Registries"}})),
-            ("/redfish/v1/Systems/1".to_string(), serde_json::json!({"Manufacturer": "Acme Compute"})),
+            (
+                "/redfish/v1".to_string(),
+                serde_json::json!({"Registries": {"@odata.id": "/redfish/v1/Registries"}}),
+            ),
+            (
+                "/redfish/v1/Systems/1".to_string(),
+                serde_json::json!({"Manufacturer": "Acme Compute"}),
+            ),
             (
                 "/redfish/v1/Systems/1/Bios".to_string(),
                 serde_json::json!({"Attributes": {"IOMMU_0196": null, "CbsIoCtl_A7": "1"}}),
@@ -428,7 +434,8 @@ async fn registry_finds_iommu_switch_of_unknown_platform() {
     };
     let mockup = load(SUPERMICRO).try_apply(&scenario).unwrap();
     let mut rack = TestRack::new();
-    rack.add_mockup("acme", mockup, BmcConfig::loopback(USERNAME, PASSWORD), "gpu-compute").await;
+    rack.add_mockup("acme", mockup, BmcConfig::loopback(USERNAME, PASSWORD), "gpu-compute")
+        .await;
 
     let report = rack.scan().await;
 

@@ -97,6 +97,7 @@ pub async fn collect<F: Fetch>(fetch: &F, system: Option<&str>) -> Result<NodeFa
         Some(Err(source)) => return Err(CollectError::ServiceRoot { source }),
         None => unreachable!("the service root is inside /redfish/v1"),
     };
+    walker.use_expand(&root);
 
     let (choice, chassis) = future::join(system::choose_host(&walker, &root, system), chassis(&walker, &root)).await;
     let choice = choice?;

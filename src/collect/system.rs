@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::CollectError;
 use super::json;
 use super::processors::{is_cpu, is_gpu};
-use super::walk::{Resource, Walker, last_segment};
+use super::walk::{OUTSIDE_LINK, Resource, Walker, last_segment};
 use crate::facts::SystemInfo;
 use crate::redfish::Fetch;
 
@@ -52,19 +52,19 @@ pub async fn choose_host<F: Fetch>(
     requested: Option<&str>,
 ) -> Result<HostChoice, CollectError> {
     let collection = json::link(root, "/Systems").ok_or(CollectError::NoSystemsLink)?;
-    if let Some(Err(source)) = walker.try_get(&collection).await {
-        return Err(CollectError::Systems {
-            uri: collection,
-            source,
-        });
-    }
-
-    let members: Vec<String> = walker
-        .members(&collection)
-        .await
-        .into_iter()
-        .map(|(uri, _)| uri)
-        .collect();
+    let members: Vec<String> = match walker.try_members(&collection).await {
+        Some(Ok(members)) => members.into_iter().map(|(uri, _)| uri).collect(),
+        Some(Err(source)) => {
+            return Err(CollectError::Systems {
+                uri: collection,
+                source,
+            });
+        }
+        None => {
+            walker.problem(&collection, OUTSIDE_LINK);
+            Vec::new()
+        }
+    };
     let systems: Vec<Resource> = walker
         .get_all(&members)
         .await
@@ -92,7 +92,10 @@ pub async fn choose_host<F: Fetch>(
                     };
                     described.push(reason);
                 }
-                return Err(CollectError::NoHost { uri: collection.clone(), members: described });
+                return Err(CollectError::NoHost {
+                    uri: collection.clone(),
+                    members: described,
+                });
             }
         },
     };

@@ -3,9 +3,16 @@
 //! Every GET of one collect goes through [`Walker`], so a URI linked from several places is
 //! requested once, even when two sections ask for it at the same time. A resource that cannot
 //! be read becomes a [`Problem`] and the walk goes on without it.
+//!
+//! Where the service root advertises `$expand`, collections are read with their members
+//! inline (see [`Walker::use_expand`]). Inline members that look complete are stored in the
+//! cache under their own URI, so no later GET repeats them. A collection whose expanded
+//! request fails is read again without `$expand`, and members that the expanded response
+//! shows incomplete are fetched one by one.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use futures::future::{self, BoxFuture, FutureExt, Shared};
 use serde_json::Value;
@@ -18,14 +25,31 @@ type Response = Result<Arc<Value>, Arc<RedfishError>>;
 /// Stops paging after this many pages. A next link back to a visited page stops it sooner.
 const MAX_PAGES: usize = 1000;
 
+/// Properties that every Redfish resource has (`@odata.id`, `@odata.type`, `Id`): an inline
+/// member without one of them is a reference or a partial copy, and is fetched.
+const REQUIRED_PROPERTIES: &[&str] = &["@odata.id", "@odata.type", "Id"];
+
+/// Properties that nearly every resource in a collection the collector reads has. An expanded
+/// member without one of them is compared once with a plain GET of the same member.
+const EXPECTED_PROPERTIES: &[&str] = &["Name", "Status"];
+
 /// A fetched resource: its normalized URI and its JSON body.
 pub type Resource = (String, Arc<Value>);
+
+/// A collection member: its link, and its body when the collection page carried it inline.
+pub type Member = (String, Option<Arc<Value>>);
 
 pub struct Walker<'a, F> {
     fetch: &'a F,
     /// One shared request per normalized URI, so concurrent readers wait on the same GET.
     cache: Mutex<HashMap<String, Shared<BoxFuture<'a, Response>>>>,
     problems: Mutex<Vec<Problem>>,
+    /// The `$expand` query that collections are read with, set once from the service root.
+    /// It is `None` when the service advertises no form that the walker can use.
+    expand: OnceLock<Option<&'static str>>,
+    /// Set when an expanded member lacked a property that a plain GET of it returned. Later
+    /// collections are then read without `$expand`.
+    expand_lossy: AtomicBool,
 }
 
 impl<'a, F: Fetch> Walker<'a, F> {
@@ -34,7 +58,26 @@ impl<'a, F: Fetch> Walker<'a, F> {
             fetch,
             cache: Mutex::default(),
             problems: Mutex::default(),
+            expand: OnceLock::new(),
+            expand_lossy: AtomicBool::new(false),
         }
+    }
+
+    /// Reads collections with `$expand` from now on, when the service root `root` advertises a
+    /// form of it that the walker can use (see [`expand_query`]). Only the first call counts.
+    pub fn use_expand(&self, root: &Value) {
+        let query = expand_query(root);
+        if let Some(query) = query {
+            tracing::debug!(query, "reading collections with $expand");
+        }
+        let _ = self.expand.set(query);
+    }
+
+    fn expand_query(&self) -> Option<&'static str> {
+        if self.expand_lossy.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.expand.get().copied().flatten()
     }
 
     /// Fetches a resource once per collect, returning the cached response on later calls.
@@ -57,6 +100,16 @@ impl<'a, F: Fetch> Walker<'a, F> {
         Some(request.await)
     }
 
+    /// Stores `doc` as the response for `uri` unless the URI is already cached, so a later
+    /// read of an inline member sends no request.
+    fn remember(&self, uri: &str, doc: Arc<Value>) {
+        let Some(key) = normalize(uri) else { return };
+        let mut cache = self.cache.lock().expect("walker cache lock poisoned");
+        cache
+            .entry(key)
+            .or_insert_with(|| future::ready(Ok(doc)).boxed().shared());
+    }
+
     /// Fetches a resource, recording a problem when it cannot be read.
     pub async fn get(&self, uri: &str) -> Option<Arc<Value>> {
         match self.try_get(uri).await {
@@ -66,7 +119,7 @@ impl<'a, F: Fetch> Walker<'a, F> {
                 None
             }
             None => {
-                self.problem(uri, "link outside /redfish/v1 not followed");
+                self.problem(uri, OUTSIDE_LINK);
                 None
             }
         }
@@ -82,41 +135,138 @@ impl<'a, F: Fetch> Walker<'a, F> {
             .collect()
     }
 
-    /// Lists the member links of a collection, following `Members@odata.nextLink`.
+    /// Lists the members of a collection as [`Walker::try_members`] does, recording a problem
+    /// when the first page cannot be read.
+    pub async fn members(&self, collection: &str) -> Vec<Member> {
+        match self.try_members(collection).await {
+            Some(Ok(members)) => members,
+            Some(Err(err)) => {
+                self.problem(collection, err.to_string());
+                Vec::new()
+            }
+            None => {
+                self.problem(collection, OUTSIDE_LINK);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Lists the members of a collection, following `Members@odata.nextLink`.
     ///
-    /// Members the BMC expanded inline (`$expand` or Delta power shelves) are returned with
-    /// their body, so they are not fetched again.
-    pub async fn members(&self, collection: &str) -> Vec<(String, Option<Value>)> {
+    /// Members that the BMC returned inline (through `$expand`, or unasked as Delta power
+    /// shelves do) come with their body, so they are not fetched again. Returns an error only
+    /// when the first page cannot be read, and `None` for a link outside `/redfish/v1`. A
+    /// later page that fails is recorded as a problem and ends the list.
+    pub async fn try_members(&self, collection: &str) -> Option<Result<Vec<Member>, Arc<RedfishError>>> {
+        let (first_uri, first_page, expanded) = match self.first_page(collection).await? {
+            Ok(first) => first,
+            Err(err) => return Some(Err(err)),
+        };
+
         let mut members = Vec::new();
-        let mut visited = HashSet::new();
-        let mut next = Some(collection.to_string());
+        let mut visited = HashSet::from([normalize(collection), normalize(&first_uri)]);
+        let mut page = first_page;
         for _ in 0..MAX_PAGES {
-            let Some(page_uri) = next.take() else { break };
-            if !visited.insert(normalize(&page_uri)) {
+            push_members(&page, expanded, &mut members);
+            let Some(next_uri) = page.get("Members@odata.nextLink").and_then(Value::as_str) else {
+                break;
+            };
+            if !visited.insert(normalize(next_uri)) {
                 break;
             }
-            let Some(page) = self.get(&page_uri).await else { break };
-            for member in page.get("Members").and_then(Value::as_array).into_iter().flatten() {
-                let Some(uri) = member.get("@odata.id").and_then(Value::as_str) else {
-                    continue;
-                };
-                let expanded = member.get("Id").is_some();
-                members.push((uri.to_string(), expanded.then(|| member.clone())));
-            }
-            next = page
-                .get("Members@odata.nextLink")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            let Some(next_page) = self.get(next_uri).await else {
+                break;
+            };
+            page = next_page;
         }
-        members
+
+        if expanded {
+            self.verify_expanded(collection, &mut members).await;
+            for (uri, doc) in &members {
+                if let Some(doc) = doc {
+                    self.remember(uri, doc.clone());
+                }
+            }
+        }
+        Some(Ok(members))
+    }
+
+    /// Reads the first page of a collection: with `$expand` when the service supports it,
+    /// else, or when the expanded request fails or has no `Members` array, without it.
+    /// Returns the URI read, the page and whether it is expanded.
+    async fn first_page(&self, collection: &str) -> Option<Result<(String, Arc<Value>, bool), Arc<RedfishError>>> {
+        if let Some(query) = self.expand_query() {
+            let separator = if collection.contains('?') { '&' } else { '?' };
+            let expanded_uri = format!("{collection}{separator}{query}");
+            match self.try_get(&expanded_uri).await? {
+                Ok(page) if page.get("Members").is_some_and(Value::is_array) => {
+                    return Some(Ok((expanded_uri, page, true)));
+                }
+                Ok(_) => {
+                    tracing::debug!(
+                        collection,
+                        "expanded collection has no Members array; reading it without $expand"
+                    );
+                }
+                Err(err) => {
+                    tracing::debug!(collection, cause = %err, "expanded collection request failed; reading it without $expand");
+                }
+            }
+        }
+        let page = match self.try_get(collection).await? {
+            Ok(page) => page,
+            Err(err) => return Some(Err(err)),
+        };
+        Some(Ok((collection.to_string(), page, false)))
+    }
+
+    /// Checks the inline members of an expanded collection against a plain GET.
+    ///
+    /// When an inline member lacks `Name` or `Status`, that member is fetched without
+    /// `$expand`. If the plain body has a property the inline copy lacks, the BMC's expansion
+    /// drops properties: every member of this collection is then fetched one by one, and
+    /// later collections of this collect are read without `$expand`.
+    ///
+    /// NOTE: an expansion that drops only other properties while keeping `Name` and `Status`
+    /// is not detected, since checking every collection would cost a request each.
+    async fn verify_expanded(&self, collection: &str, members: &mut [Member]) {
+        let suspect = members
+            .iter()
+            .position(|(_, doc)| doc.as_ref().is_some_and(|doc| !has_all(doc, EXPECTED_PROPERTIES)));
+        let Some(index) = suspect else { return };
+        let uri = members[index].0.clone();
+        let inline = members[index].1.clone().expect("the suspect member is inline");
+        let plain = match self.try_get(&uri).await {
+            Some(Ok(plain)) => plain,
+            Some(Err(err)) => {
+                tracing::debug!(collection, member = %uri, cause = %err, "failed to read an expanded member without $expand; keeping the inline copy");
+                return;
+            }
+            None => return,
+        };
+
+        let missing = missing_properties(&inline, &plain);
+        if !missing.is_empty() {
+            tracing::warn!(
+                collection,
+                member = %uri,
+                missing = %missing.join(", "),
+                "expanded members lack properties that a plain GET returns; fetching members one by one"
+            );
+            self.expand_lossy.store(true, Ordering::Relaxed);
+            for (_, doc) in members.iter_mut() {
+                *doc = None;
+            }
+        }
+        members[index].1 = Some(plain);
     }
 
     /// Fetches every member of a collection concurrently, in collection order.
     pub async fn member_docs(&self, collection: &str) -> Vec<Resource> {
         let members = self.members(collection).await;
-        let docs = future::join_all(members.into_iter().map(|(uri, expanded)| async move {
-            let doc = match expanded {
-                Some(doc) => Some(Arc::new(doc)),
+        let docs = future::join_all(members.into_iter().map(|(uri, inline)| async move {
+            let doc = match inline {
+                Some(doc) => Some(doc),
                 None => self.get(&uri).await,
             };
             Some((normalize(&uri).unwrap_or(uri), doc?))
@@ -146,6 +296,64 @@ impl<'a, F: Fetch> Walker<'a, F> {
 
     pub fn into_problems(self) -> Vec<Problem> {
         self.problems.into_inner().expect("walker problem lock poisoned")
+    }
+}
+
+/// Problem message for a link that [`normalize`] rejects.
+pub const OUTSIDE_LINK: &str = "link outside /redfish/v1 not followed";
+
+/// Appends the members of one collection page to `members`, with the body of each member
+/// that the page carries inline.
+///
+/// On an expanded page a member counts as inline only with every [`REQUIRED_PROPERTIES`]
+/// property. On a plain page, where the BMC inlined members unasked, `Id` is enough.
+fn push_members(page: &Value, expanded: bool, members: &mut Vec<Member>) {
+    for member in page.get("Members").and_then(Value::as_array).into_iter().flatten() {
+        let Some(uri) = member.get("@odata.id").and_then(Value::as_str) else {
+            continue;
+        };
+        let inline = if expanded {
+            has_all(member, REQUIRED_PROPERTIES)
+        } else {
+            member.get("Id").is_some()
+        };
+        members.push((uri.to_string(), inline.then(|| Arc::new(member.clone()))));
+    }
+}
+
+fn has_all(doc: &Value, properties: &[&str]) -> bool {
+    properties.iter().all(|property| doc.get(*property).is_some())
+}
+
+/// Lists the properties of `plain` that `inline` lacks, leaving out annotations (names with
+/// `@`, such as `@odata.context` or `@odata.etag`), which an expanded copy may leave out.
+fn missing_properties(inline: &Value, plain: &Value) -> Vec<String> {
+    let Some(plain) = plain.as_object() else {
+        return Vec::new();
+    };
+    plain
+        .keys()
+        .filter(|key| !key.contains('@') && inline.get(key.as_str()).is_none())
+        .cloned()
+        .collect()
+}
+
+/// Returns the query that reads a collection with its members inline, from the service
+/// root's `ProtocolFeaturesSupported.ExpandQuery`, or `None` when it advertises no usable form.
+///
+/// `.` (subordinate resources, not `Links`) is preferred where `NoLinks` is true, else `*`
+/// where `ExpandAll` is true: on a collection, one level of either inlines the members.
+/// `$levels=1` is written only where `Levels` is true; without it a service expands one
+/// level (HPE's iLO guide "OData query options" states this default).
+pub fn expand_query(root: &Value) -> Option<&'static str> {
+    let features = root.pointer("/ProtocolFeaturesSupported/ExpandQuery")?;
+    let supports = |name: &str| features.get(name).and_then(Value::as_bool) == Some(true);
+    match (supports("NoLinks"), supports("ExpandAll"), supports("Levels")) {
+        (true, _, true) => Some("$expand=.($levels=1)"),
+        (true, _, false) => Some("$expand=."),
+        (false, true, true) => Some("$expand=*($levels=1)"),
+        (false, true, false) => Some("$expand=*"),
+        (false, false, _) => None,
     }
 }
 
@@ -210,5 +418,178 @@ mod tests {
     fn last_segment_ignores_trailing_slash() {
         assert_eq!(last_segment("/redfish/v1/Systems/1/"), "1");
         assert_eq!(last_segment("/redfish/v1/Systems/HGX_Baseboard_0"), "HGX_Baseboard_0");
+    }
+}
+
+#[cfg(test)]
+mod expand_tests {
+    use std::collections::HashMap;
+
+    use serde_json::json;
+
+    use super::*;
+
+    /// A BMC made of a map from URI (with its query) to body; other URIs return 404.
+    #[derive(Default)]
+    struct MapFetch {
+        resources: HashMap<String, Value>,
+        requests: Mutex<Vec<String>>,
+    }
+
+    impl Fetch for MapFetch {
+        async fn get(&self, path: &str) -> Result<Value, RedfishError> {
+            self.requests.lock().unwrap().push(path.to_string());
+            self.resources.get(path).cloned().ok_or_else(|| RedfishError::NotFound {
+                bmc: "test".to_string(),
+                uri: path.to_string(),
+            })
+        }
+    }
+
+    const COLLECTION: &str = "/redfish/v1/Systems/1/Memory";
+    const EXPANDED: &str = "/redfish/v1/Systems/1/Memory?$expand=.($levels=1)";
+
+    fn dimm(id: &str) -> Value {
+        json!({
+            "@odata.id": format!("{COLLECTION}/{id}"),
+            "@odata.type": "#Memory.v1_17_0.Memory",
+            "Id": id,
+            "Name": id,
+            "CapacityMiB": 65536,
+            "Status": {"State": "Enabled"}
+        })
+    }
+
+    fn reference(id: &str) -> Value {
+        json!({ "@odata.id": format!("{COLLECTION}/{id}") })
+    }
+
+    /// A BMC with two DIMMs, whose expanded Memory collection is `expanded` (absent: 404).
+    fn bmc(expanded: Option<Value>) -> MapFetch {
+        let mut fetch = MapFetch::default();
+        for id in ["A1", "A2"] {
+            fetch.resources.insert(format!("{COLLECTION}/{id}"), dimm(id));
+        }
+        fetch.resources.insert(
+            COLLECTION.to_string(),
+            json!({"Members": [reference("A1"), reference("A2")]}),
+        );
+        if let Some(expanded) = expanded {
+            fetch.resources.insert(EXPANDED.to_string(), expanded);
+        }
+        fetch
+    }
+
+    fn expand_root() -> Value {
+        json!({"ProtocolFeaturesSupported": {"ExpandQuery": {"NoLinks": true, "Levels": true, "MaxLevels": 3}}})
+    }
+
+    /// Reads the members' bodies twice and returns them with the URIs requested.
+    async fn read_twice(fetch: &MapFetch) -> (Vec<Resource>, Vec<String>) {
+        let walker = Walker::new(fetch);
+        walker.use_expand(&expand_root());
+        let docs = walker.member_docs(COLLECTION).await;
+        let again = walker
+            .get_all(&[format!("{COLLECTION}/A1"), format!("{COLLECTION}/A2")])
+            .await;
+        assert_eq!(again.len(), 2);
+        assert!(walker.into_problems().is_empty());
+        (docs, fetch.requests.lock().unwrap().clone())
+    }
+
+    #[test]
+    fn expand_query_follows_service_root() {
+        let query = |features: Value| expand_query(&json!({"ProtocolFeaturesSupported": {"ExpandQuery": features}}));
+        assert_eq!(
+            query(json!({"NoLinks": true, "Levels": true})),
+            Some("$expand=.($levels=1)")
+        );
+        assert_eq!(query(json!({"NoLinks": true})), Some("$expand=."));
+        assert_eq!(
+            query(json!({"ExpandAll": true, "Levels": true})),
+            Some("$expand=*($levels=1)")
+        );
+        assert_eq!(query(json!({"Links": true, "Levels": true})), None);
+        assert_eq!(query(json!({"NoLinks": false, "ExpandAll": "yes"})), None);
+        assert_eq!(expand_query(&json!({"ProtocolFeaturesSupported": {}})), None);
+    }
+
+    #[tokio::test]
+    async fn expanded_members_not_fetched_again() {
+        let fetch = bmc(Some(json!({"Members": [dimm("A1"), dimm("A2")]})));
+        let (docs, requests) = read_twice(&fetch).await;
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].1["Id"], "A2");
+        assert_eq!(requests, vec![EXPANDED]);
+    }
+
+    #[tokio::test]
+    async fn refused_expand_reads_plain_collection() {
+        let fetch = bmc(None);
+        let (docs, requests) = read_twice(&fetch).await;
+        assert_eq!(docs.len(), 2);
+        assert_eq!(requests[..2], [EXPANDED, COLLECTION]);
+        assert_eq!(requests.len(), 4, "{requests:?}");
+    }
+
+    #[tokio::test]
+    async fn expand_without_members_reads_plain_collection() {
+        let fetch = bmc(Some(json!({"error": {"code": "Base.1.8.GeneralError"}})));
+        let (docs, requests) = read_twice(&fetch).await;
+        assert_eq!(docs.len(), 2);
+        assert_eq!(requests[..2], [EXPANDED, COLLECTION]);
+        assert_eq!(requests.len(), 4, "{requests:?}");
+    }
+
+    #[tokio::test]
+    async fn ignored_expand_fetches_members() {
+        let fetch = bmc(Some(json!({"Members": [reference("A1"), reference("A2")]})));
+        let (docs, requests) = read_twice(&fetch).await;
+        assert_eq!(docs.len(), 2);
+        assert_eq!(requests.len(), 3, "{requests:?}");
+        assert!(!requests.contains(&COLLECTION.to_string()));
+    }
+
+    #[tokio::test]
+    async fn expand_dropping_status_fetches_members() {
+        let mut a1 = dimm("A1");
+        let mut a2 = dimm("A2");
+        a1.as_object_mut().unwrap().remove("Status");
+        a2.as_object_mut().unwrap().remove("Status");
+        let fetch = bmc(Some(json!({"Members": [a1, a2]})));
+        let walker = Walker::new(&fetch);
+        walker.use_expand(&expand_root());
+
+        let docs = walker.member_docs(COLLECTION).await;
+
+        assert_eq!(docs.len(), 2);
+        assert!(docs.iter().all(|(_, doc)| doc.get("Status").is_some()));
+        assert_eq!(fetch.requests.lock().unwrap().len(), 3);
+        assert_eq!(
+            walker.expand_query(),
+            None,
+            "later collections are read without $expand"
+        );
+    }
+
+    #[tokio::test]
+    async fn expand_without_status_trusted_when_plain_agrees() {
+        let strip = |mut doc: Value| {
+            doc.as_object_mut().unwrap().remove("Status");
+            doc
+        };
+        let mut fetch = bmc(Some(json!({"Members": [strip(dimm("A1")), strip(dimm("A2"))]})));
+        for id in ["A1", "A2"] {
+            fetch.resources.insert(format!("{COLLECTION}/{id}"), strip(dimm(id)));
+        }
+        let walker = Walker::new(&fetch);
+        walker.use_expand(&expand_root());
+
+        let docs = walker.member_docs(COLLECTION).await;
+
+        assert_eq!(docs.len(), 2);
+        let requests = fetch.requests.lock().unwrap().clone();
+        assert_eq!(requests, vec![EXPANDED.to_string(), format!("{COLLECTION}/A1")]);
+        assert_eq!(walker.expand_query(), Some("$expand=.($levels=1)"));
     }
 }

@@ -186,7 +186,7 @@ impl RedfishClient {
 
         if let Some(sessions) = sessions {
             match create_session_detached(&connection, &sessions, credentials).await {
-                Ok(Some(session)) => return Ok(session),
+                Ok(Some(session)) => return Ok(with_service_root(session, root)),
                 Ok(None) => {}
                 Err(err) if err.is_session_limit() && self.options.basic_auth_fallback => {
                     tracing::warn!(bmc = %bmc, cause = %err, "session limit reached; reading with basic auth (--basic-auth-fallback)");
@@ -201,7 +201,7 @@ impl RedfishClient {
             check_basic_auth(&connection, &auth, &systems).await?;
         }
         tracing::debug!(bmc = %bmc, "reading with basic auth");
-        Ok(Session::new(connection, auth, None, None))
+        Ok(with_service_root(Session::new(connection, auth, None, None), root))
     }
 
     /// Waits until every session dropped without logout is deleted, and every login whose
@@ -302,6 +302,16 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
         }
         attempt.follow()
     })
+}
+
+/// Hands the service root that login read to the session, so the collector does not request
+/// it again. A root without a `Systems` link is not kept, because a BMC that hides links
+/// from unauthenticated clients may show them once logged in.
+fn with_service_root(session: Session, root: Option<Value>) -> Session {
+    if let Some(root) = root.filter(|root| root.get("Systems").is_some()) {
+        session.keep_service_root(root);
+    }
+    session
 }
 
 /// Reads the service root without credentials; `None` when the BMC demands them anyway.

@@ -13,13 +13,16 @@ use reqwest::header::HeaderValue;
 use serde_json::Value;
 
 use super::connection::{BmcConnection, Replay};
-use super::{Fetch, RedfishError};
+use super::{Fetch, RedfishError, canonical_path};
 use crate::credentials::Credentials;
 use crate::inventory::BmcAddress;
 
 /// Re-logins allowed per session after the BMC expired its token. Each is followed by one
 /// retry of the read that met the 401.
 const MAX_RELOGINS: u32 = 3;
+
+/// The service root in the form [`canonical_path`] returns.
+const SERVICE_ROOT: &str = "/redfish/v1";
 
 /// Authentication method of a [`Session`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +83,9 @@ pub struct Session {
     /// The cap that stopped the session; every later read returns it.
     stopped: Mutex<Option<RedfishError>>,
     defects: Mutex<Vec<Defect>>,
+    /// The service root that login read, returned by the first read of `/redfish/v1` so
+    /// that a scan does not request it twice.
+    service_root: Mutex<Option<Value>>,
 }
 
 impl Session {
@@ -102,7 +108,13 @@ impl Session {
             requests_sent: AtomicU64::new(0),
             stopped: Mutex::new(None),
             defects: Mutex::new(Vec::new()),
+            service_root: Mutex::new(None),
         }
+    }
+
+    /// Keeps the service root that login read, for the first read of `/redfish/v1`.
+    pub(crate) fn keep_service_root(&self, root: Value) {
+        *lock(&self.service_root) = Some(root);
     }
 
     pub fn bmc(&self) -> &BmcAddress {
@@ -288,6 +300,11 @@ impl Fetch for Session {
     async fn get(&self, path: &str) -> Result<Value, RedfishError> {
         if let Some(cause) = self.stop_cause() {
             return Err(cause);
+        }
+        if canonical_path(path).as_deref() == Some(SERVICE_ROOT)
+            && let Some(root) = lock(&self.service_root).take()
+        {
+            return Ok(root);
         }
         let result = self.read(path).await;
         if let Err(err) = &result
