@@ -341,6 +341,19 @@ mod tests {
     }
 
     #[test]
+    fn unreadable_storage_server_leaves_capacity_unknown() {
+        let server = storage_server(8, 7_680_000_000_000);
+        let mut members: Vec<RackMember> = (0..2).map(|_| member("stor", Role::Storage, &server)).collect();
+        members.push(RackMember {
+            hostname: "down",
+            role: Role::Storage,
+            facts: None,
+        });
+        assert_eq!(run("storage-raw-capacity", &members).status, Status::Unknown);
+        assert_eq!(run("storage-even-distribution", &members).status, Status::Unknown);
+    }
+
+    #[test]
     fn no_storage_is_not_applicable() {
         let server = gpu_server(&[Some(3000.0); 2]);
         let members = [member("gpu", Role::GpuCompute, &server)];

@@ -512,6 +512,21 @@ mod tests {
     }
 
     #[test]
+    fn working_raid_without_drives_is_unknown() {
+        assert_eq!(status("working-array-raid", &NodeFacts::default()), Status::Unknown);
+    }
+
+    #[test]
+    fn working_drives_without_protocol_are_unknown() {
+        let mut facts = server(8, 8, None);
+        for drive in facts.drives.iter_mut().skip(2) {
+            drive.protocol = None;
+        }
+        assert_eq!(status("working-array-raid", &facts), Status::Unknown);
+        assert_eq!(status("working-array-capacity", &facts), Status::Unknown);
+    }
+
+    #[test]
     fn working_drives_without_volume_go_in_band() {
         assert_eq!(status("working-array-raid", &server(8, 8, None)), Status::InBand);
     }
