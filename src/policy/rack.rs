@@ -1,6 +1,6 @@
 //! Rack-wide rules: what no single node can show, judged over every node of a scan.
 //!
-//! Key types: [`RackMember`], one node as a rack rule sees it; [`RackRuleInfo`], a rule over
+//! Key types: [`RackMember`], one node as a rack rule reads it; [`RackRuleInfo`], a rule over
 //! all members. Each finding names the nodes it counted in its evidence. A scan usually covers
 //! one rack of a deployment, so the built-in profile reports these as warnings.
 

@@ -39,7 +39,7 @@ struct TableFile {
     requirement: Vec<RequirementEntry>,
 }
 
-/// Where a requirement is checked.
+/// The stage that checks a requirement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Coverage {
@@ -73,7 +73,7 @@ pub struct Requirement {
     pub coverage: Coverage,
     /// Enabled rules of the profile that cite this requirement.
     pub rules: Vec<String>,
-    /// What the installed OS must run to confirm it, when anything can.
+    /// Command the installed OS runs to confirm it, when one exists.
     pub inband_command: Option<String>,
     /// Evidence a person supplies, for requirements no machine shows.
     pub site_evidence: Option<String>,

@@ -25,7 +25,7 @@ pub const MINIMUM: RuleInfo = RuleInfo {
 /// Supermicro "1.6a" (1.6), HPE "A43 v2.72 (03/06/2023)" (2.72).
 static DOTTED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\d+(?:\.\d+)+").expect("valid pattern"));
 
-/// Extracts a comparable tuple from a version string, or `None` when it holds no dotted number.
+/// Extracts a comparable tuple from a version string, or `None` when it contains no dotted number.
 pub(crate) fn version_tuple(version: &str) -> Option<Vec<u64>> {
     let found = DOTTED.find(version)?;
     found.as_str().split('.').map(|part| part.parse().ok()).collect()
@@ -47,7 +47,7 @@ fn applies(entry: &FirmwareMinimum, facts: &NodeFacts) -> bool {
     contains(&facts.system.manufacturer, &entry.vendor) && contains(&facts.system.model, &entry.model)
 }
 
-/// The versions a component reports, each with its URI and property.
+/// Lists the versions a component reports, each with its URI and property.
 fn versions(component: FirmwareComponent, facts: &NodeFacts) -> Vec<(String, &'static str, Option<String>)> {
     match component {
         FirmwareComponent::Bios => {

@@ -2,7 +2,7 @@
 //! linked bandwidth in total.
 //!
 //! Only the current link speed counts. A port that reports nothing but its supported speeds
-//! says what it could do, not what it does, so it leaves the rule `unknown`.
+//! states what it could do, not what it does, so it leaves the rule `unknown`.
 
 use super::{Outcome, RuleInfo, Subject};
 use crate::facts::NetworkPort;
