@@ -6,6 +6,7 @@
 pub mod collect;
 pub mod credentials;
 pub mod demo;
+pub mod discover;
 pub mod facts;
 pub mod inventory;
 pub mod policy;

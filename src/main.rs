@@ -45,6 +45,29 @@ enum Command {
         #[command(flatten)]
         options: ScanArgs,
     },
+    /// Find BMCs in address ranges by their unauthenticated service root and write an
+    /// inventory stub. No credentials are sent.
+    Discover {
+        /// Address ranges in CIDR notation (`10.0.12.0/24`), at most 65,536 addresses in all.
+        #[arg(required = true, value_name = "CIDR")]
+        ranges: Vec<String>,
+
+        /// HTTPS port of the BMCs.
+        #[arg(long, default_value_t = 443)]
+        port: u16,
+
+        /// Probes started per second.
+        #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        rate: u32,
+
+        /// Seconds to wait for each address.
+        #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
+        timeout: f64,
+
+        /// Write the inventory stub to FILE instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// List every requirement of the requirements document and how the profile covers it.
     Requirements {
         /// Requirements profile (TOML); the built-in profile when omitted.
@@ -206,7 +229,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(match &cli.command {
         Command::Scan { options, .. } | Command::Demo { options, .. } => options.verbose,
-        Command::Requirements { .. } => 0,
+        Command::Requirements { .. } | Command::Discover { .. } => 0,
     });
 
     let runtime = match tokio::runtime::Runtime::new() {
@@ -246,6 +269,7 @@ fn init_logging(verbose: u8) {
 
 async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
+        Command::Discover { ranges, port, rate, timeout, output } => run_discover(&ranges, port, rate, timeout, output).await,
         Command::Requirements { profile, format } => {
             let profile = match profile {
                 Some(path) => Profile::load(&path)?,
@@ -317,6 +341,32 @@ async fn ctrl_c() {
             std::process::exit(i32::from(Interrupted::EXIT_CODE));
         }
     });
+}
+
+/// Probes the ranges for BMCs and writes the inventory stub; exits 0 when any BMC answered.
+async fn run_discover(
+    ranges: &[String],
+    port: u16,
+    rate: u32,
+    timeout: f64,
+    output: Option<PathBuf>,
+) -> anyhow::Result<Outcome> {
+    let timeout = Duration::try_from_secs_f64(timeout)
+        .ok()
+        .filter(|d| !d.is_zero() && d.as_secs() <= 600)
+        .with_context(|| format!("invalid --timeout `{timeout}`: expected seconds from 0.001 to 600"))?;
+    let addresses = rackcheck::discover::addresses(ranges)?;
+    let options = rackcheck::discover::DiscoverOptions { port, rate, concurrency: 256, timeout };
+    eprintln!("probing {} addresses on port {port} at {rate} per second", addresses.len());
+    let found = rackcheck::discover::discover(&addresses, &options).await?;
+    eprintln!("found {} BMCs", found.len());
+
+    let stub = rackcheck::discover::inventory_stub(&found);
+    match output {
+        Some(path) => std::fs::write(&path, stub).with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{stub}"),
+    }
+    Ok(if found.is_empty() { Outcome::Incomplete } else { Outcome::Pass })
 }
 
 /// Resolves every node's credentials before any BMC is contacted, so a missing variable or

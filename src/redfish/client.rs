@@ -204,6 +204,13 @@ impl RedfishClient {
         Ok(with_service_root(Session::new(connection, auth, None, None), root))
     }
 
+    /// Reads a BMC's service root without credentials, as `rackcheck discover` does to
+    /// identify BMCs. `None` when the BMC demands credentials even there.
+    pub async fn service_root(&self, bmc: &BmcAddress) -> Result<Option<Value>, RedfishError> {
+        let connection = self.connection(bmc, None)?;
+        read_service_root(&connection).await
+    }
+
     /// Waits until every session dropped without logout is deleted, and every login whose
     /// caller was cancelled has finished and deleted its session.
     pub async fn wait_for_logouts(&self) {
