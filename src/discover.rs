@@ -45,7 +45,9 @@ pub enum DiscoverError {
     #[error("invalid address range `{value}`: {cause}\nhint: give ranges in CIDR notation, such as 10.0.12.0/24")]
     InvalidRange { value: String, cause: String },
 
-    #[error("the ranges contain {count} addresses, more than {MAX_ADDRESSES}\nhint: discover one /16 or smaller at a time")]
+    #[error(
+        "the ranges contain {count} addresses, more than {MAX_ADDRESSES}\nhint: discover one /16 or smaller at a time"
+    )]
     TooMany { count: usize },
 
     #[error("cannot build the HTTPS client: {0}")]
@@ -57,10 +59,13 @@ pub enum DiscoverError {
 pub fn addresses(ranges: &[String]) -> Result<Vec<IpAddr>, DiscoverError> {
     let mut all = Vec::new();
     for range in ranges {
-        let net: IpNet = range.trim().parse().map_err(|err: ipnet::AddrParseError| DiscoverError::InvalidRange {
-            value: range.clone(),
-            cause: err.to_string(),
-        })?;
+        let net: IpNet = range
+            .trim()
+            .parse()
+            .map_err(|err: ipnet::AddrParseError| DiscoverError::InvalidRange {
+                value: range.clone(),
+                cause: err.to_string(),
+            })?;
         for address in net.hosts() {
             all.push(address);
             if all.len() > MAX_ADDRESSES {
@@ -116,7 +121,13 @@ async fn probe(client: &RedfishClient, address: IpAddr, port: u16) -> Option<Fou
         Ok(Some(root)) if root.get("@odata.id").is_some() || root.get("RedfishVersion").is_some() => {
             let text = |key: &str| root.get(key).and_then(Value::as_str).map(str::to_string);
             let vendor = text("Vendor").or_else(|| oem_vendor(&root));
-            Some(FoundBmc { address: bmc, vendor, product: text("Product"), uuid: text("UUID"), redfish_version: text("RedfishVersion") })
+            Some(FoundBmc {
+                address: bmc,
+                vendor,
+                product: text("Product"),
+                uuid: text("UUID"),
+                redfish_version: text("RedfishVersion"),
+            })
         }
         Ok(_) => None,
         Err(err) => {
@@ -177,7 +188,10 @@ mod tests {
 
     #[test]
     fn huge_range_is_rejected() {
-        assert!(matches!(addresses(&["10.0.0.0/8".to_string()]), Err(DiscoverError::TooMany { .. })));
+        assert!(matches!(
+            addresses(&["10.0.0.0/8".to_string()]),
+            Err(DiscoverError::TooMany { .. })
+        ));
     }
 
     #[test]

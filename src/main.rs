@@ -11,10 +11,13 @@ use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 use rackcheck::credentials::CredentialStore;
 use rackcheck::demo::{DEFAULT_MOCK_BMC_DIR, DemoRack};
+use rackcheck::diff::{self, DiffFormat};
 use rackcheck::inventory::Inventory;
 use rackcheck::policy::Profile;
 use rackcheck::redfish::{ClientOptions, RetryPolicy};
+use rackcheck::report::progress::ScanProgress;
 use rackcheck::report::{self, Format, Outcome};
+use rackcheck::rescan::{self, Only};
 use rackcheck::scan::{ScanOptions, ScanReport, scan_until};
 use tracing_subscriber::EnvFilter;
 
@@ -33,8 +36,49 @@ enum Command {
         /// Inventory CSV with columns rack, position, hostname, bmc, role [, credentials, system].
         inventory: PathBuf,
 
+        /// Scan only the nodes that did not pass in the --previous report: `failed` (verdict
+        /// fail or error) or `not-passed` (also unknown). Nodes it does not list are scanned
+        /// too. The report contains every node, the others as --previous reported them.
+        #[arg(long, value_enum, requires = "previous")]
+        only: Option<Only>,
+
+        /// JSON report of an earlier scan of this inventory, for --only.
+        #[arg(long, value_name = "FILE", requires = "only")]
+        previous: Option<PathBuf>,
+
         #[command(flatten)]
         options: ScanArgs,
+    },
+    /// Judge a capture written by `scan --capture` offline, with the same exit codes as a scan.
+    Check {
+        /// Capture folder written by `scan --capture`.
+        #[arg(long, value_name = "DIR")]
+        capture: PathBuf,
+
+        /// Requirements profile (TOML); the built-in profile when omitted.
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
+
+        /// Report format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+
+        /// Write the report to FILE instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// List what changed per node between two JSON reports. Exits 0 when nothing changed and
+    /// 1 when something did.
+    Diff {
+        /// The earlier JSON report.
+        old: PathBuf,
+
+        /// The later JSON report.
+        new: PathBuf,
+
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+        format: DiffFormat,
     },
     /// Start a demo rack of mock BMCs on 127.0.0.1 and scan it.
     Demo {
@@ -160,6 +204,15 @@ struct ScanArgs {
     /// Log more (repeat for more detail); RUST_LOG overrides.
     #[arg(long, short, action = clap::ArgAction::Count)]
     verbose: u8,
+
+    /// Write every Redfish response to DIR/<hostname>/ in the DMTF mockup layout, with
+    /// passwords, tokens and sessions removed, for `rackcheck check --capture DIR`.
+    #[arg(long, value_name = "DIR")]
+    capture: Option<PathBuf>,
+
+    /// Print errors only: no progress bar and no warnings; RUST_LOG overrides.
+    #[arg(long, short, conflicts_with = "verbose")]
+    quiet: bool,
 }
 
 fn at_least_one_u64(text: &str) -> Result<u64, String> {
@@ -207,7 +260,20 @@ impl ScanArgs {
             },
             concurrency: self.concurrency,
             node_deadline: seconds(self.node_deadline, "node-deadline")?,
+            capture: self.capture.clone(),
+            ..ScanOptions::default()
         })
+    }
+
+    /// Starts the progress bar, drawn only when standard error is a terminal and not `--quiet`,
+    /// and hooks it into the scan.
+    fn start_progress(&self, nodes: usize, scan_options: &mut ScanOptions) -> ScanProgress {
+        let visible = !self.quiet && ScanProgress::stderr_is_terminal();
+        let progress = ScanProgress::start(nodes, visible);
+        if visible {
+            scan_options.progress = Some(progress.hook());
+        }
+        progress
     }
 
     fn profile(&self) -> anyhow::Result<Profile> {
@@ -228,8 +294,10 @@ impl ScanArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(match &cli.command {
-        Command::Scan { options, .. } | Command::Demo { options, .. } => options.verbose,
-        Command::Requirements { .. } | Command::Discover { .. } => 0,
+        Command::Scan { options, .. } | Command::Demo { options, .. } => (options.verbose, options.quiet),
+        Command::Requirements { .. } | Command::Discover { .. } | Command::Check { .. } | Command::Diff { .. } => {
+            (0, false)
+        }
     });
 
     let runtime = match tokio::runtime::Runtime::new() {
@@ -252,8 +320,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging((verbose, quiet): (u8, bool)) {
     let default = match verbose {
+        _ if quiet => "error",
         0 => "warn",
         1 => "info",
         _ => "debug",
@@ -263,13 +332,19 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour)
-        .with_writer(std::io::stderr)
+        .with_writer(report::progress::stderr_writer)
         .init();
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
-        Command::Discover { ranges, port, rate, timeout, output } => run_discover(&ranges, port, rate, timeout, output).await,
+        Command::Discover {
+            ranges,
+            port,
+            rate,
+            timeout,
+            output,
+        } => run_discover(&ranges, port, rate, timeout, output).await,
         Command::Requirements { profile, format } => {
             let profile = match profile {
                 Some(path) => Profile::load(&path)?,
@@ -285,22 +360,63 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         }
         Command::Scan {
             inventory: path,
+            only,
+            previous,
             options,
         } => {
             let profile = options.profile()?;
-            let scan_options = options.scan_options()?;
-            let inventory = Inventory::load(&path)?;
-            if inventory.nodes.is_empty() {
+            let mut scan_options = options.scan_options()?;
+            let full_inventory = Inventory::load(&path)?;
+            if full_inventory.nodes.is_empty() {
                 anyhow::bail!(
                     "inventory {} lists no nodes\nhint: add one row per server below the header",
                     path.display()
                 );
             }
+            let (inventory, previous) = match (only, previous) {
+                (Some(only), Some(previous)) => select_rescan(&full_inventory, only, &previous, &profile)?,
+                _ => (full_inventory.clone(), None),
+            };
             let credentials = options.credentials()?;
             check_credentials(&inventory, &credentials)?;
             let sink = ReportSink::open(options.output.as_deref(), Some(&path))?;
-            let report = scan_until(&inventory, &credentials, &profile, &scan_options, ctrl_c()).await?;
-            emit(&report.ok_or(Interrupted)?, options.format, sink)
+            let progress = options.start_progress(inventory.nodes.len(), &mut scan_options);
+            let report = scan_until(&inventory, &credentials, &profile, &scan_options, ctrl_c()).await;
+            progress.finish();
+            let mut report = report?.ok_or(Interrupted)?;
+            if let Some(previous) = previous {
+                report = rescan::merge(previous, report, &full_inventory, &profile);
+            }
+            emit(&report, options.format, sink)
+        }
+        Command::Check {
+            capture,
+            profile,
+            format,
+            output,
+        } => {
+            let profile = match profile {
+                Some(path) => Profile::load(&path)?,
+                None => Profile::builtin(),
+            };
+            let sink = ReportSink::open(output.as_deref(), None)?;
+            let report = rackcheck::capture::check(&capture, &profile).await?;
+            emit(&report, format, sink)
+        }
+        Command::Diff { old, new, format } => {
+            let changes = diff::diff(&rescan::load_report(&old)?, &rescan::load_report(&new)?);
+            match diff::write(&changes, format, &mut std::io::stdout().lock()) {
+                Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(err).context("cannot write the differences");
+                }
+                _ => {}
+            }
+            // `diff` exits 1 when the inputs differ, as diff(1) does.
+            if changes.is_empty() {
+                Ok(Outcome::Pass)
+            } else {
+                Ok(Outcome::Fail)
+            }
         }
         Command::Demo { mock_bmc_dir, options } => {
             let profile = options.profile()?;
@@ -310,11 +426,42 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             if !options.insecure && options.ca_file.is_none() {
                 scan_options.client.ca_file = Some(demo.ca_path());
             }
+            let progress = options.start_progress(demo.inventory.nodes.len(), &mut scan_options);
             let report = scan_until(&demo.inventory, &demo.credentials, &profile, &scan_options, ctrl_c()).await;
+            progress.finish();
             demo.shutdown().await;
             emit(&report?.ok_or(Interrupted)?, options.format, sink)
         }
     }
+}
+
+/// Cuts the inventory down to the nodes that `only` picks from the previous report, and
+/// returns that report for merging.
+fn select_rescan(
+    inventory: &Inventory,
+    only: Only,
+    previous: &std::path::Path,
+    profile: &Profile,
+) -> anyhow::Result<(Inventory, Option<ScanReport>)> {
+    let previous = rescan::load_report(previous)?;
+    if previous.profile != profile.name {
+        tracing::warn!(
+            previous = %previous.profile,
+            current = %profile.name,
+            "the previous report used another profile; nodes not scanned again keep its findings"
+        );
+    }
+    let selection = rescan::select(inventory, &previous, only);
+    if !selection.not_in_previous.is_empty() {
+        tracing::warn!(
+            nodes = %selection.not_in_previous.join(", "),
+            "nodes missing from the previous report are scanned too"
+        );
+    }
+    if selection.inventory.nodes.is_empty() {
+        tracing::warn!("no node to scan again; the report repeats the previous one");
+    }
+    Ok((selection.inventory, Some(previous)))
 }
 
 /// A scan stopped by Ctrl-C, after every open session was logged out.
@@ -356,8 +503,16 @@ async fn run_discover(
         .filter(|d| !d.is_zero() && d.as_secs() <= 600)
         .with_context(|| format!("invalid --timeout `{timeout}`: expected seconds from 0.001 to 600"))?;
     let addresses = rackcheck::discover::addresses(ranges)?;
-    let options = rackcheck::discover::DiscoverOptions { port, rate, concurrency: 256, timeout };
-    eprintln!("probing {} addresses on port {port} at {rate} per second", addresses.len());
+    let options = rackcheck::discover::DiscoverOptions {
+        port,
+        rate,
+        concurrency: 256,
+        timeout,
+    };
+    eprintln!(
+        "probing {} addresses on port {port} at {rate} per second",
+        addresses.len()
+    );
     let found = rackcheck::discover::discover(&addresses, &options).await?;
     eprintln!("found {} BMCs", found.len());
 
@@ -366,7 +521,11 @@ async fn run_discover(
         Some(path) => std::fs::write(&path, stub).with_context(|| format!("cannot write {}", path.display()))?,
         None => print!("{stub}"),
     }
-    Ok(if found.is_empty() { Outcome::Incomplete } else { Outcome::Pass })
+    Ok(if found.is_empty() {
+        Outcome::Incomplete
+    } else {
+        Outcome::Pass
+    })
 }
 
 /// Resolves every node's credentials before any BMC is contacted, so a missing variable or
@@ -441,7 +600,10 @@ impl ReportSink {
 
 fn emit(report: &ScanReport, format: Format, sink: ReportSink) -> anyhow::Result<Outcome> {
     let result = match sink {
-        ReportSink::Stdout => report::write(report, format, &mut std::io::stdout().lock()),
+        ReportSink::Stdout => {
+            let colour = report::colour_wanted(std::io::stdout().is_terminal());
+            report::write_coloured(report, format, &mut std::io::stdout().lock(), colour)
+        }
         ReportSink::File { path, mut temporary } => {
             report::write(report, format, temporary.as_file_mut())
                 .and_then(|()| temporary.as_file_mut().flush())

@@ -6,12 +6,15 @@
 //! failed, ran out of time or was cancelled by Ctrl-C.
 
 use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::capture::{Recorded, Recorder};
 use crate::collect::collect;
 use crate::credentials::CredentialStore;
 use crate::facts::{DEFECT_PREFIX, NodeFacts, Problem};
@@ -31,6 +34,11 @@ pub struct ScanOptions {
     /// Time allowed for one node, from login to the end of collection; the logout after it
     /// is bounded by the request timeout.
     pub node_deadline: Duration,
+    /// Called when a node starts and when it finishes, as for a progress bar.
+    pub progress: Option<ProgressHook>,
+    /// Folder to write every node's Redfish responses to, in the mockup layout that
+    /// [`crate::capture::check`] judges offline; `None` captures nothing.
+    pub capture: Option<PathBuf>,
 }
 
 impl Default for ScanOptions {
@@ -39,7 +47,38 @@ impl Default for ScanOptions {
             client: ClientOptions::default(),
             concurrency: 64,
             node_deadline: Duration::from_secs(300),
+            progress: None,
+            capture: None,
         }
+    }
+}
+
+/// A node starting or finishing during a scan.
+#[derive(Debug, Clone)]
+pub enum ProgressEvent {
+    /// The node's login is about to start.
+    Started { hostname: String, bmc: String },
+    /// The node is judged, or ended with `verdict = error`.
+    Finished { hostname: String, verdict: Verdict },
+}
+
+/// A callback for [`ProgressEvent`]s. It runs on the scan's task, so it must return quickly.
+#[derive(Clone)]
+pub struct ProgressHook(pub Arc<dyn Fn(ProgressEvent) + Send + Sync>);
+
+impl ProgressHook {
+    pub fn new(hook: impl Fn(ProgressEvent) + Send + Sync + 'static) -> ProgressHook {
+        ProgressHook(Arc::new(hook))
+    }
+
+    fn emit(&self, event: ProgressEvent) {
+        (self.0)(event);
+    }
+}
+
+impl std::fmt::Debug for ProgressHook {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("ProgressHook(..)")
     }
 }
 
@@ -188,8 +227,15 @@ async fn scan_node(
 ) -> NodeReport {
     let started = Instant::now();
     let mut report = NodeReport::new(node);
+    if let Some(progress) = &options.progress {
+        progress.emit(ProgressEvent::Started {
+            hostname: node.hostname.clone(),
+            bmc: node.bmc.to_string(),
+        });
+    }
 
-    match read_node(client, node, credentials, options.node_deadline).await {
+    let recorded = options.capture.as_ref().map(|_| Recorded::default());
+    match read_node(client, node, credentials, options.node_deadline, recorded.as_ref()).await {
         Ok(facts) => {
             let subject = Subject {
                 facts: &facts,
@@ -205,9 +251,21 @@ async fn scan_node(
             report.error = Some(cause);
         }
     }
+    if let (Some(folder), Some(recorded)) = (&options.capture, recorded) {
+        let written = crate::capture::write_node(folder, node, &report, recorded, options.client.insecure).await;
+        if let Err(err) = written {
+            warn!(hostname = %node.hostname, folder = %folder.display(), cause = %err, "failed to write the node's capture");
+        }
+    }
 
     report.duration_ms = started.elapsed().as_millis() as u64;
     info!(verdict = %report.verdict, ms = report.duration_ms, "node done");
+    if let Some(progress) = &options.progress {
+        progress.emit(ProgressEvent::Finished {
+            hostname: node.hostname.clone(),
+            verdict: report.verdict,
+        });
+    }
     report
 }
 
@@ -220,6 +278,7 @@ async fn read_node(
     node: &Node,
     credentials: &CredentialStore,
     deadline: Duration,
+    recorded: Option<&Recorded>,
 ) -> Result<NodeFacts, String> {
     let creds = credentials.credentials_for(node).map_err(|err| error_chain(&err))?;
     let end = tokio::time::Instant::now() + deadline;
@@ -229,7 +288,8 @@ async fn read_node(
         Err(_) => return Err(deadline_exceeded(deadline, "logging in")),
     };
 
-    let collected = tokio::time::timeout_at(end, collect(&session, node.system.as_deref())).await;
+    let fetch = Recorder::new(&session, recorded);
+    let collected = tokio::time::timeout_at(end, collect(&fetch, node.system.as_deref())).await;
     let stop_cause = session.stop_cause();
     let defects = session.defects();
 
@@ -262,7 +322,7 @@ fn deadline_exceeded(deadline: Duration, phase: &str) -> String {
 
 /// Formats an error with every cause in its source chain, so a node's error says why
 /// (`failed to read /redfish/v1/Systems: … returned HTTP 500: …`).
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

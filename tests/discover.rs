@@ -14,7 +14,11 @@ use common::{PASSWORD, USERNAME, mock_bmc_dir};
 
 /// A port free on 127.0.3.1, which the test's BMCs then share on three loopback addresses.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.3.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.3.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test]
@@ -25,10 +29,18 @@ async fn discover_finds_bmcs_on_a_range() {
     for (index, name) in mockups.iter().enumerate() {
         let mockup = Mockup::load(&mock_bmc_dir().join("mockups").join(name)).unwrap();
         let listen: SocketAddr = format!("127.0.3.{}:{port}", index + 1).parse().unwrap();
-        let config = BmcConfig { listen, ..BmcConfig::loopback(USERNAME, PASSWORD) };
+        let config = BmcConfig {
+            listen,
+            ..BmcConfig::loopback(USERNAME, PASSWORD)
+        };
         bmcs.push(MockBmc::start(Arc::new(mockup), config).await.unwrap());
     }
-    let options = DiscoverOptions { port, rate: 200, concurrency: 8, timeout: Duration::from_secs(2) };
+    let options = DiscoverOptions {
+        port,
+        rate: 200,
+        concurrency: 8,
+        timeout: Duration::from_secs(2),
+    };
 
     let targets = addresses(&["127.0.3.0/29".to_string()]).unwrap();
     let found = discover(&targets, &options).await.unwrap();

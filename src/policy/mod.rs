@@ -196,5 +196,10 @@ fn account_for_unread(outcome: rules::Outcome, rule: &RuleInfo, subject: &Subjec
     );
     let mut evidence = outcome.evidence;
     evidence.insert(0, Evidence::new(&first.uri, "", serde_json::Value::Null));
-    rules::Outcome { status: Status::Unknown, observed, evidence, ..outcome }
+    rules::Outcome {
+        status: Status::Unknown,
+        observed,
+        evidence,
+        ..outcome
+    }
 }

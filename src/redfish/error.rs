@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 /// A failed Redfish request or session operation.
-#[derive(Debug, Clone, thiserror::Error)]
+///
+/// Serializable so that a capture can store a failed read and replay it as the same error.
+#[derive(Debug, Clone, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum RedfishError {
     /// The TCP connection or TLS handshake failed.

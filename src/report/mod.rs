@@ -1,4 +1,13 @@
-//! Renders a scan report as a terminal table or as JSON, and maps it to an exit code.
+//! Renders a scan report as a terminal table, JSON, JUnit XML, CSV or HTML, and maps it to an exit
+//! code.
+//!
+//! This module contains the table and what the formats share; each other format has its own file.
+
+mod csv;
+mod html;
+mod json;
+mod junit;
+pub mod progress;
 
 use std::io::{self, Write};
 
@@ -13,8 +22,15 @@ use crate::scan::{NodeReport, ScanReport};
 pub enum Format {
     /// A summary table per node, then every finding that needs attention.
     Table,
-    /// One JSON object with `schema_version`, `nodes` and `rack`.
+    /// One JSON object with `schema_version`, `nodes` and `rack` (docs/report-schema.md).
     Json,
+    /// JUnit XML: one test suite per node and one test case per rule, for CI dashboards.
+    Junit,
+    /// CSV: one row per finding, node error and rack finding.
+    Csv,
+    /// One self-contained HTML page with a rack elevation and each node's findings and
+    /// evidence, printing one node per page.
+    Html,
 }
 
 /// Process exit codes.
@@ -47,13 +63,51 @@ impl Outcome {
     }
 }
 
+/// Writes the report in `format`, without colour.
 pub fn write(report: &ScanReport, format: Format, out: &mut dyn Write) -> io::Result<()> {
+    write_coloured(report, format, out, false)
+}
+
+/// Writes the report as [`write`] does, colouring the table's verdicts and statuses when
+/// `colour` is true. The other formats never contain ANSI colour codes.
+pub fn write_coloured(report: &ScanReport, format: Format, out: &mut dyn Write, colour: bool) -> io::Result<()> {
     match format {
-        Format::Table => write_table(report, out),
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, report)?;
-            writeln!(out)
+        Format::Table => write_table(report, out, Paint { colour }),
+        Format::Json => json::write(report, out),
+        Format::Junit => junit::write(report, out),
+        Format::Csv => csv::write(report, out),
+        Format::Html => html::write(report, out),
+    }
+}
+
+/// Whether to colour output on a stream: only a terminal, and only while `NO_COLOR` is unset
+/// or empty, as <https://no-color.org> specifies.
+pub fn colour_wanted(stream_is_terminal: bool) -> bool {
+    stream_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+}
+
+/// ANSI colours for verdicts and statuses, or plain text when `colour` is false.
+#[derive(Debug, Clone, Copy)]
+struct Paint {
+    colour: bool,
+}
+
+impl Paint {
+    /// Colours a verdict or status name: pass green, warn yellow, fail red, unknown magenta,
+    /// error bold red; other statuses stay plain.
+    fn status(self, name: &str) -> String {
+        let code = match name {
+            "pass" => "32",
+            "warn" => "33",
+            "fail" => "31",
+            "unknown" => "35",
+            "error" => "1;31",
+            _ => "",
+        };
+        if !self.colour || code.is_empty() {
+            return name.to_string();
         }
+        format!("\x1b[{code}m{name}\x1b[0m")
     }
 }
 
@@ -74,7 +128,7 @@ struct Row {
     in_band: usize,
 }
 
-fn row(node: &NodeReport) -> Row {
+fn row(node: &NodeReport, paint: Paint) -> Row {
     let count = |status| node.findings.iter().filter(|f| f.status == status).count();
     let model = node
         .facts
@@ -95,7 +149,7 @@ fn row(node: &NodeReport) -> Row {
         hostname: node.hostname.clone(),
         role: node.role.to_string(),
         model,
-        verdict: node.verdict.to_string(),
+        verdict: paint.status(node.verdict.as_str()),
         pass: count(Status::Pass),
         fail: count(Status::Fail),
         warn: count(Status::Warn),
@@ -104,14 +158,14 @@ fn row(node: &NodeReport) -> Row {
     }
 }
 
-fn write_table(report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
-    let rows: Vec<Row> = report.nodes.iter().map(row).collect();
+fn write_table(report: &ScanReport, out: &mut dyn Write, paint: Paint) -> io::Result<()> {
+    let rows: Vec<Row> = report.nodes.iter().map(|node| row(node, paint)).collect();
     writeln!(out, "{}", Table::new(rows).with(Style::sharp()))?;
 
     for node in &report.nodes {
-        write_node_details(node, out)?;
+        write_node_details(node, out, paint)?;
     }
-    write_rack_findings(report, out)?;
+    write_rack_findings(report, out, paint)?;
 
     let count = |verdict| report.nodes.iter().filter(|node| node.verdict == verdict).count();
     writeln!(
@@ -133,7 +187,7 @@ fn write_table(report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
 }
 
 /// Lists the rack-wide findings, skipping those that passed or had nothing to judge.
-fn write_rack_findings(report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
+fn write_rack_findings(report: &ScanReport, out: &mut dyn Write, paint: Paint) -> io::Result<()> {
     let open: Vec<_> = report
         .rack
         .iter()
@@ -144,15 +198,15 @@ fn write_rack_findings(report: &ScanReport, out: &mut dyn Write) -> io::Result<(
     }
     writeln!(out, "\nrack")?;
     for finding in open {
-        write_finding(finding, out)?;
+        write_finding(finding, out, paint)?;
     }
     Ok(())
 }
 
 /// Lists what a technician must look at on one node: the error, or each finding that did not pass.
-fn write_node_details(node: &NodeReport, out: &mut dyn Write) -> io::Result<()> {
+fn write_node_details(node: &NodeReport, out: &mut dyn Write, paint: Paint) -> io::Result<()> {
     if let Some(error) = &node.error {
-        writeln!(out, "\n{} ({}): error", node.hostname, node.bmc)?;
+        writeln!(out, "\n{} ({}): {}", node.hostname, node.bmc, paint.status("error"))?;
         for line in error.lines() {
             writeln!(out, "  {line}")?;
         }
@@ -168,21 +222,30 @@ fn write_node_details(node: &NodeReport, out: &mut dyn Write) -> io::Result<()> 
     if open.is_empty() {
         return Ok(());
     }
-    writeln!(out, "\n{} ({}): {}", node.hostname, node.bmc, node.verdict)?;
+    writeln!(
+        out,
+        "\n{} ({}): {}",
+        node.hostname,
+        node.bmc,
+        paint.status(node.verdict.as_str())
+    )?;
     for finding in open {
-        write_finding(finding, out)?;
+        write_finding(finding, out, paint)?;
     }
     Ok(())
 }
 
 /// Writes one finding: status, rule and requirement, then expected, observed, parts, evidence.
-fn write_finding(finding: &Finding, out: &mut dyn Write) -> io::Result<()> {
+fn write_finding(finding: &Finding, out: &mut dyn Write, paint: Paint) -> io::Result<()> {
     const SHOWN: usize = 3;
 
+    // Pad outside the colour codes, which `{:<8}` would count as width.
+    let status = finding.status.as_str();
+    let padding = " ".repeat(8usize.saturating_sub(status.len()));
     writeln!(
         out,
-        "  {:<8} {}  [{}]",
-        finding.status.as_str(),
+        "  {}{padding} {}  [{}]",
+        paint.status(status),
         finding.rule,
         finding.requirement
     )?;
@@ -220,10 +283,23 @@ struct RequirementRow {
 }
 
 /// Writes the requirements table: one row per requirement, or one JSON object per requirement.
+///
+/// JUnit and HTML have no form for a list of requirements, so `Format::Junit` and
+/// `Format::Html` fail with `ErrorKind::InvalidInput` before anything is written.
 pub fn write_requirements(list: &[Requirement], format: Format, out: &mut dyn Write) -> io::Result<()> {
-    if format == Format::Json {
-        serde_json::to_writer_pretty(&mut *out, list)?;
-        return writeln!(out);
+    match format {
+        Format::Table => {}
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, list)?;
+            return writeln!(out);
+        }
+        Format::Csv => return csv::write_requirements(list, out),
+        Format::Junit | Format::Html => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the requirements list has no JUnit or HTML form; use --format table, json or csv",
+            ));
+        }
     }
 
     const HANDOFF_CHARS: usize = 70;
