@@ -321,9 +321,12 @@ fn main() -> ExitCode {
 }
 
 fn init_logging((verbose, quiet): (u8, bool)) {
+    // Without a terminal there is no progress bar, so a log line per finished node takes
+    // its place (CI logs, provisioning pipelines).
     let default = match verbose {
         _ if quiet => "error",
-        0 => "warn",
+        0 if std::io::stderr().is_terminal() => "warn",
+        0 => "warn,rackcheck::scan=info",
         1 => "info",
         _ => "debug",
     };
