@@ -46,6 +46,10 @@ pub struct SystemInfo {
     pub uuid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub power_state: Option<String>,
+    /// `BootProgress/LastState`: how far the host got in its last boot, such as
+    /// `SystemHardwareInitializationComplete` once POST has finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_progress: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bios_version: Option<String>,
     /// Other ComputerSystem members the BMC lists (HGX baseboards, blade siblings).

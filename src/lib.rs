@@ -10,6 +10,8 @@ pub mod demo;
 pub mod diff;
 pub mod discover;
 pub mod facts;
+pub mod handoff;
+pub mod inband;
 pub mod inventory;
 pub mod policy;
 pub mod redfish;

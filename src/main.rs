@@ -9,9 +9,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
+use rackcheck::collect::power_on::PowerOnOptions;
 use rackcheck::credentials::CredentialStore;
 use rackcheck::demo::{DEFAULT_MOCK_BMC_DIR, DemoRack};
 use rackcheck::diff::{self, DiffFormat};
+use rackcheck::handoff::pxe::{PxeOptions, PxeStatus};
 use rackcheck::inventory::Inventory;
 use rackcheck::policy::Profile;
 use rackcheck::redfish::{ClientOptions, RetryPolicy};
@@ -111,6 +113,43 @@ enum Command {
         /// Write the inventory stub to FILE instead of standard output.
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
+    },
+    /// Run the checks a hand-off manifest owes on this installed node and report them, with
+    /// the same formats and exit codes as a scan.
+    Inband {
+        /// Hand-off manifest JSON written by the out-of-band scan for this node.
+        #[arg(long, value_name = "FILE")]
+        manifest: PathBuf,
+
+        /// Report format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+
+        /// Write the report to FILE instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+
+        /// Read recorded command outputs from DIR (`uname-r.txt`, `nvidia-smi-query-gpu.txt`,
+        /// `<fio check id>.json`) instead of running commands; fio and dcgmi results are judged too.
+        #[arg(long, value_name = "DIR")]
+        recorded: Option<PathBuf>,
+
+        /// Run the fio checks. fio writes a 32 GiB file on each array and loads the disks.
+        #[arg(long)]
+        fio: bool,
+
+        /// Run `dcgmi diag`, which loads every GPU for 15 minutes or more.
+        #[arg(long)]
+        dcgm_diag: bool,
+
+        /// Folder on the boot array for fio's test file.
+        #[arg(long, value_name = "DIR", default_value = "/var/tmp")]
+        boot_dir: PathBuf,
+
+        /// Folder on the working array for fio's test file; working-array fio checks stay
+        /// unknown without it.
+        #[arg(long, value_name = "DIR")]
+        working_dir: Option<PathBuf>,
     },
     /// List every requirement of the requirements document and how the profile covers it.
     Requirements {
@@ -213,6 +252,37 @@ struct ScanArgs {
     /// Print errors only: no progress bar and no warnings; RUST_LOG overrides.
     #[arg(long, short, conflicts_with = "verbose")]
     quiet: bool,
+
+    /// Write DIR/<hostname>.json, the in-band manifest, for each node that passed, and the
+    /// DHCP allow list of their MAC addresses (DIR/dnsmasq-hosts.conf, DIR/allow-list.txt).
+    #[arg(long, value_name = "DIR")]
+    handoff: Option<PathBuf>,
+
+    /// Hand off nodes whose verdict is `warn` too.
+    #[arg(long, requires = "handoff")]
+    handoff_warn: bool,
+
+    /// Set a one-time PXE boot override (UEFI) and power on or restart each node that
+    /// passed. Changes the BMC's boot settings and the host's power state.
+    #[arg(long)]
+    pxe: bool,
+
+    /// With --pxe, print the PATCH and POST requests to standard error instead of sending them.
+    #[arg(long, requires = "pxe")]
+    pxe_dry_run: bool,
+
+    /// Power on hosts found off or in POST, wait for POST to finish, read them again, then
+    /// power them off again. Changes the host's power state.
+    #[arg(long)]
+    power_on: bool,
+
+    /// With --power-on, maximum wait for POST to finish, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600.0, requires = "power_on")]
+    power_on_timeout: f64,
+
+    /// With --power-on, time between two reads of the system while waiting, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, requires = "power_on")]
+    power_on_poll: f64,
 }
 
 fn at_least_one_u64(text: &str) -> Result<u64, String> {
@@ -244,6 +314,14 @@ impl ScanArgs {
             max_delay: seconds(self.retry_max_wait, "retry-max-wait")?,
             ..RetryPolicy::default()
         };
+        let power_on = match self.power_on {
+            true => Some(PowerOnOptions {
+                timeout: seconds(self.power_on_timeout, "power-on-timeout")?,
+                poll_interval: seconds(self.power_on_poll, "power-on-poll")?,
+                ..PowerOnOptions::default()
+            }),
+            false => None,
+        };
         Ok(ScanOptions {
             client: ClientOptions {
                 insecure: self.insecure,
@@ -261,6 +339,10 @@ impl ScanArgs {
             concurrency: self.concurrency,
             node_deadline: seconds(self.node_deadline, "node-deadline")?,
             capture: self.capture.clone(),
+            pxe: self.pxe.then_some(PxeOptions {
+                dry_run: self.pxe_dry_run,
+            }),
+            power_on,
             ..ScanOptions::default()
         })
     }
@@ -295,9 +377,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(match &cli.command {
         Command::Scan { options, .. } | Command::Demo { options, .. } => (options.verbose, options.quiet),
-        Command::Requirements { .. } | Command::Discover { .. } | Command::Check { .. } | Command::Diff { .. } => {
-            (0, false)
-        }
+        Command::Requirements { .. }
+        | Command::Discover { .. }
+        | Command::Check { .. }
+        | Command::Diff { .. }
+        | Command::Inband { .. } => (0, false),
     });
 
     let runtime = match tokio::runtime::Runtime::new() {
@@ -348,6 +432,36 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             timeout,
             output,
         } => run_discover(&ranges, port, rate, timeout, output).await,
+        Command::Inband {
+            manifest,
+            format,
+            output,
+            recorded,
+            fio,
+            dcgm_diag,
+            boot_dir,
+            working_dir,
+        } => {
+            let manifest = rackcheck::inband::load_manifest(&manifest)?;
+            let sink = ReportSink::open(output.as_deref(), None)?;
+            let options = rackcheck::inband::InbandOptions {
+                run_fio: fio || recorded.is_some(),
+                run_dcgm_diag: dcgm_diag || recorded.is_some(),
+                boot_dir,
+                working_dir,
+            };
+            // The checks block on commands (dcgmi diag runs for minutes), so they run off the
+            // async runtime's worker threads.
+            let report = tokio::task::spawn_blocking(move || match recorded {
+                Some(folder) => {
+                    rackcheck::inband::run(&manifest, &rackcheck::inband::RecordedRunner::new(folder), &options)
+                }
+                None => rackcheck::inband::run(&manifest, &rackcheck::inband::SystemRunner, &options),
+            })
+            .await
+            .context("the in-band checks stopped unexpectedly")?;
+            emit(&report, format, sink)
+        }
         Command::Requirements { profile, format } => {
             let profile = match profile {
                 Some(path) => Profile::load(&path)?,
@@ -390,6 +504,8 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             if let Some(previous) = previous {
                 report = rescan::merge(previous, report, &full_inventory, &profile);
             }
+            write_handoff(&report, &options)?;
+            print_pxe_dry_run(&report);
             emit(&report, options.format, sink)
         }
         Command::Check {
@@ -433,9 +549,54 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             let report = scan_until(&demo.inventory, &demo.credentials, &profile, &scan_options, ctrl_c()).await;
             progress.finish();
             demo.shutdown().await;
-            emit(&report?.ok_or(Interrupted)?, options.format, sink)
+            let report = report?.ok_or(Interrupted)?;
+            write_handoff(&report, &options)?;
+            print_pxe_dry_run(&report);
+            emit(&report, options.format, sink)
         }
     }
+}
+
+/// Prints the requests that `--pxe-dry-run` planned, one per line, to standard error.
+fn print_pxe_dry_run(report: &ScanReport) {
+    for node in &report.nodes {
+        let Some(pxe) = node.pxe.as_ref().filter(|pxe| pxe.status == PxeStatus::DryRun) else {
+            continue;
+        };
+        for request in &pxe.requests {
+            eprintln!(
+                "dry run: {}: {}",
+                node.hostname,
+                rackcheck::handoff::pxe::describe(request)
+            );
+        }
+    }
+}
+
+/// Writes the in-band manifests and the DHCP allow list when `--handoff DIR` is given.
+fn write_handoff(report: &ScanReport, options: &ScanArgs) -> anyhow::Result<()> {
+    let Some(dir) = &options.handoff else {
+        return Ok(());
+    };
+    let handoff_options = rackcheck::handoff::HandoffOptions {
+        include_warn: options.handoff_warn,
+    };
+    let summary = rackcheck::handoff::write_handoff(report, dir, &handoff_options)
+        .with_context(|| format!("cannot write the hand-off to {}", dir.display()))?;
+    tracing::info!(
+        dir = %dir.display(),
+        manifests = summary.manifests.len(),
+        skipped = summary.skipped.len(),
+        removed = summary.removed.len(),
+        "wrote the in-band hand-off"
+    );
+    if !summary.without_macs.is_empty() {
+        tracing::warn!(
+            nodes = %summary.without_macs.join(", "),
+            "the BMC reported no MAC address for these handed-off nodes, so the DHCP allow list leaves them out"
+        );
+    }
+    Ok(())
 }
 
 /// Cuts the inventory down to the nodes that `only` picks from the previous report, and

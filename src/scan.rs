@@ -16,8 +16,10 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::capture::{Recorded, Recorder};
 use crate::collect::collect;
+use crate::collect::power_on::{self, PowerOnOptions, PowerOnResult};
 use crate::credentials::CredentialStore;
 use crate::facts::{DEFECT_PREFIX, NodeFacts, Problem};
+use crate::handoff::pxe::{self, PxeOptions, PxeResult};
 use crate::inventory::{Inventory, Node, Role};
 use crate::policy::{Finding, Profile, RackMember, Subject, Verdict, judge_node, judge_rack};
 use crate::redfish::{ClientOptions, RedfishClient};
@@ -39,6 +41,12 @@ pub struct ScanOptions {
     /// Folder to write every node's Redfish responses to, in the mockup layout that
     /// [`crate::capture::check`] judges offline; `None` captures nothing.
     pub capture: Option<PathBuf>,
+    /// Sets a one-time PXE boot override and boots every node that passed; `None` changes
+    /// nothing on any BMC.
+    pub pxe: Option<PxeOptions>,
+    /// Powers on hosts whose inventory is unreliable because they are off or in POST,
+    /// reads them again and restores their power state; `None` changes nothing.
+    pub power_on: Option<PowerOnOptions>,
 }
 
 impl Default for ScanOptions {
@@ -49,6 +57,8 @@ impl Default for ScanOptions {
             node_deadline: Duration::from_secs(300),
             progress: None,
             capture: None,
+            pxe: None,
+            power_on: None,
         }
     }
 }
@@ -112,6 +122,12 @@ pub struct NodeReport {
     pub findings: Vec<Finding>,
     /// Wall time spent on the node, in milliseconds.
     pub duration_ms: u64,
+    /// The PXE step's requests and what the BMC accepted; absent without `--pxe`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pxe: Option<PxeResult>,
+    /// The `--power-on` cycle of a host found off or in POST; absent when none ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_on: Option<PowerOnResult>,
 }
 
 impl NodeReport {
@@ -128,6 +144,8 @@ impl NodeReport {
             facts: None,
             findings: Vec::new(),
             duration_ms: 0,
+            pxe: None,
+            power_on: None,
         }
     }
 }
@@ -235,7 +253,22 @@ async fn scan_node(
     }
 
     let recorded = options.capture.as_ref().map(|_| Recorded::default());
-    match read_node(client, node, credentials, options.node_deadline, recorded.as_ref()).await {
+    let mut read = read_node(client, node, credentials, options.node_deadline, recorded.as_ref()).await;
+    if let (Ok(facts), Some(power_options)) = (&read, &options.power_on)
+        && let Some(reason) = power_on::inventory_unreliable(facts)
+    {
+        info!(
+            reason,
+            "host inventory unreliable; powering on for a second read (--power-on)"
+        );
+        let (result, reread) = power_cycle(client, node, credentials, facts, power_options, options, &reason).await;
+        report.power_on = Some(result);
+        if let Some(reread) = reread {
+            read = reread;
+        }
+    }
+
+    match read {
         Ok(facts) => {
             let subject = Subject {
                 facts: &facts,
@@ -243,7 +276,15 @@ async fn scan_node(
                 expected_gpus: node.gpus,
             };
             report.findings = judge_node(&subject, node.role, profile);
+            if let Some(reason) = power_on::inventory_unreliable(&facts) {
+                power_on::mark_unknown(&mut report.findings, &reason);
+            }
             report.verdict = Verdict::from_findings(&report.findings);
+            if let Some(pxe_options) = &options.pxe
+                && report.verdict == Verdict::Pass
+            {
+                report.pxe = Some(pxe_step(client, node, credentials, &facts.system.uri, pxe_options, options).await);
+            }
             report.facts = Some(facts);
         }
         Err(cause) => {
@@ -267,6 +308,104 @@ async fn scan_node(
         });
     }
     report
+}
+
+/// Runs the PXE step on a node that passed, in a session of its own.
+async fn pxe_step(
+    client: &RedfishClient,
+    node: &Node,
+    credentials: &CredentialStore,
+    system_uri: &str,
+    pxe_options: &PxeOptions,
+    options: &ScanOptions,
+) -> PxeResult {
+    let result = with_session(client, node, credentials, options.node_deadline, async |session| {
+        Ok(pxe::run(session, system_uri, pxe_options.dry_run).await)
+    })
+    .await;
+    let result = result.unwrap_or_else(|cause| PxeResult {
+        status: pxe::PxeStatus::Failed,
+        message: Some(cause),
+        requests: Vec::new(),
+        accepted: None,
+        power_state_after: None,
+    });
+    info!(status = ?result.status, message = result.message.as_deref().unwrap_or(""), "pxe step done");
+    result
+}
+
+/// Powers on a host whose inventory is unreliable, reads it again once POST has finished,
+/// and returns it to its original power state. Returns the cycle's record and the second
+/// read, `None` when POST did not finish and the first read stands.
+async fn power_cycle(
+    client: &RedfishClient,
+    node: &Node,
+    credentials: &CredentialStore,
+    facts: &NodeFacts,
+    power_options: &PowerOnOptions,
+    options: &ScanOptions,
+    reason: &str,
+) -> (PowerOnResult, Option<Result<NodeFacts, String>>) {
+    let system_uri = facts.system.uri.as_str();
+    let mut result = PowerOnResult::default();
+    let wait = options.node_deadline + power_options.timeout;
+    let powered = with_session(client, node, credentials, wait, async |session| {
+        Ok(power_on::power_on_and_wait(session, system_uri, power_options, &mut result).await)
+    })
+    .await
+    .and_then(|outcome| outcome);
+
+    let mut reread = None;
+    match powered {
+        Ok(()) => {
+            result.reread = true;
+            reread = Some(read_node(client, node, credentials, options.node_deadline, None).await);
+        }
+        Err(cause) => {
+            warn!(cause, reason, "power-on for a second read failed");
+            result.message = Some(cause);
+        }
+    }
+
+    if result.power_on.is_some() {
+        let original = result.original_state.clone();
+        let wait = options.node_deadline + power_options.shutdown_timeout.saturating_mul(2);
+        let restored = with_session(client, node, credentials, wait, async |session| {
+            Ok(power_on::restore(session, system_uri, original.as_deref(), power_options, &mut result).await)
+        })
+        .await
+        .and_then(|outcome| outcome);
+        if let Err(cause) = restored {
+            warn!(cause, "failed to restore the host's power state");
+            result.message = Some(match result.message.take() {
+                Some(earlier) => format!("{earlier}; {cause}"),
+                None => cause,
+            });
+        }
+    }
+    (result, reread)
+}
+
+/// Logs in, runs `work` within `deadline`, and logs out on every path.
+async fn with_session<T>(
+    client: &RedfishClient,
+    node: &Node,
+    credentials: &CredentialStore,
+    deadline: Duration,
+    work: impl AsyncFnOnce(&crate::redfish::Session) -> Result<T, String>,
+) -> Result<T, String> {
+    let creds = credentials.credentials_for(node).map_err(|err| error_chain(&err))?;
+    let end = tokio::time::Instant::now() + deadline;
+    let session = match tokio::time::timeout_at(end, client.login_before(&node.bmc, &creds, Some(end))).await {
+        Ok(Ok(session)) => session,
+        Ok(Err(err)) => return Err(error_chain(&err)),
+        Err(_) => return Err(deadline_exceeded(deadline, "logging in")),
+    };
+    let outcome = tokio::time::timeout_at(end, work(&session)).await;
+    if let Err(err) = session.logout().await {
+        warn!(hostname = %node.hostname, cause = %error_chain(&err), "logout failed");
+    }
+    outcome.unwrap_or_else(|_| Err(deadline_exceeded(deadline, "changing the host's boot or power state")))
 }
 
 /// Logs in and collects within the deadline, and logs out on every path.

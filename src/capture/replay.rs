@@ -114,6 +114,8 @@ async fn judge_captured(capture: &Path, manifest: &NodeManifest, profile: &Profi
         facts: None,
         findings: Vec::new(),
         duration_ms: 0,
+        pxe: None,
+        power_on: None,
     };
     if report.error.is_some() {
         return report;

@@ -12,6 +12,7 @@ mod json;
 mod memory;
 mod network;
 mod power;
+pub mod power_on;
 mod processors;
 mod storage;
 mod system;

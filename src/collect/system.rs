@@ -189,6 +189,7 @@ pub fn system_info(choice: &HostChoice) -> SystemInfo {
         serial_number: json::text(doc, "/SerialNumber"),
         uuid: json::text(doc, "/UUID"),
         power_state: json::text(doc, "/PowerState"),
+        boot_progress: json::text(doc, "/BootProgress/LastState"),
         bios_version: json::text(doc, "/BiosVersion"),
         other_systems: choice.other_systems.clone(),
     }

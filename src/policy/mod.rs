@@ -15,7 +15,7 @@ mod rules;
 
 pub use bios_keys::{BiosKey, BiosKeyTable};
 pub use cpu_models::{CpuModel, CpuTable, normalize_cpu_model};
-pub use gpu_models::{Architecture, GpuModel, GpuTable, architecture_from_model, parse_pci_id};
+pub use gpu_models::{Architecture, GpuModel, GpuTable, Identification, architecture_from_model, parse_pci_id};
 pub use profile::{Profile, ProfileError, RuleConfig, Severity};
 pub use rack::{RACK_RULES, RackMember, RackRuleInfo, judge_rack};
 pub use requirements::{Coverage, Requirement, cited_ids, requirements};

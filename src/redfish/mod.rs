@@ -20,7 +20,7 @@ pub use connection::MAX_BODY_BYTES;
 pub use error::RedfishError;
 pub use known_bmcs::{KnownBmcs, KnownBmcsError, fingerprint};
 pub use retry::RetryPolicy;
-pub use session::{AuthKind, Defect, Session};
+pub use session::{AuthKind, Defect, Session, WriteReply};
 pub use tls::TlsConfigError;
 
 use std::future::Future;

@@ -8,8 +8,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use super::connection::{BmcConnection, Replay};
@@ -57,6 +57,17 @@ pub struct Defect {
     pub message: String,
 }
 
+/// The BMC's reply to a PATCH or POST that succeeded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteReply {
+    /// HTTP status, 200, 202 or 204 in practice.
+    pub status: u16,
+    /// The JSON body, when there is one; often a Redfish message or a task monitor.
+    pub body: Option<Value>,
+    /// The `Location` header, which a 202 uses to name a task monitor.
+    pub location: Option<String>,
+}
+
 /// The current credentials of a session, replaced on re-login.
 struct AuthState {
     auth: Auth,
@@ -80,6 +91,8 @@ pub struct Session {
     relogin_lock: tokio::sync::Mutex<()>,
     relogins: AtomicU32,
     requests_sent: AtomicU64,
+    /// PATCH and POST requests; they do not count against the per-node read cap.
+    writes_sent: AtomicU64,
     /// The cap that stopped the session; every later read returns it.
     stopped: Mutex<Option<RedfishError>>,
     defects: Mutex<Vec<Defect>>,
@@ -106,6 +119,7 @@ impl Session {
             relogin_lock: tokio::sync::Mutex::new(()),
             relogins: AtomicU32::new(0),
             requests_sent: AtomicU64::new(0),
+            writes_sent: AtomicU64::new(0),
             stopped: Mutex::new(None),
             defects: Mutex::new(Vec::new()),
             service_root: Mutex::new(None),
@@ -137,6 +151,12 @@ impl Session {
     /// of one read count once.
     pub fn requests_sent(&self) -> u64 {
         self.requests_sent.load(Ordering::Relaxed)
+    }
+
+    /// Counts the PATCH and POST requests sent through [`Session::patch`] and
+    /// [`Session::post`], including failed ones. Retries of one request count once.
+    pub fn writes_sent(&self) -> u64 {
+        self.writes_sent.load(Ordering::Relaxed)
     }
 
     /// Returns the cap that stopped this session's reads, if one did: body size, JSON depth
@@ -217,6 +237,80 @@ impl Session {
         state.session_uri = session_uri;
         state.generation += 1;
         Ok(true)
+    }
+
+    /// Sends a PATCH with a JSON body, for example a system's `Boot` override or a
+    /// `@Redfish.Settings` object.
+    ///
+    /// Sending the same PATCH twice leaves the same state, so it is retried like a GET.
+    pub async fn patch(&self, path: &str, body: &Value) -> Result<WriteReply, RedfishError> {
+        self.write(Method::PATCH, path, body, Replay::Idempotent).await
+    }
+
+    /// Sends a POST with a JSON body, for example a `ComputerSystem.Reset` action.
+    ///
+    /// A POST is retried only when the BMC did not act on it (no connection, 429 or 503),
+    /// so an action is never run twice.
+    pub async fn post(&self, path: &str, body: &Value) -> Result<WriteReply, RedfishError> {
+        self.write(Method::POST, path, body, Replay::IfNotProcessed).await
+    }
+
+    /// Sends one write with the session's credentials, logging in again once on an expired
+    /// token. A non-success status is an error carrying the BMC's message.
+    async fn write(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+        replay: Replay,
+    ) -> Result<WriteReply, RedfishError> {
+        let url = self.connection.resolve(path)?;
+        self.writes_sent.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(bmc = %self.connection.bmc, method = %method, uri = path, "sending redfish write");
+
+        let (mut reply, generation) = self.send_write(&method, path, url.clone(), body, replay).await?;
+        let expired = reply.status == StatusCode::UNAUTHORIZED && matches!(self.state().auth, Auth::Token(_));
+        if expired && self.relogin(generation).await? {
+            reply = self.send_write(&method, path, url, body, replay).await?.0;
+        }
+        if !reply.status.is_success() {
+            return Err(self.connection.status_error(path, &reply));
+        }
+
+        // A 204 or an empty 200 has no body; a body that is not JSON is kept out of the
+        // reply rather than failing a write the BMC accepted.
+        let body = if reply.body.iter().all(u8::is_ascii_whitespace) {
+            None
+        } else {
+            self.connection.json(path, &reply).ok().map(|parsed| parsed.value)
+        };
+        let location = reply
+            .headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
+        Ok(WriteReply {
+            status: reply.status.as_u16(),
+            body,
+            location,
+        })
+    }
+
+    async fn send_write(
+        &self,
+        method: &Method,
+        path: &str,
+        url: url::Url,
+        body: &Value,
+        replay: Replay,
+    ) -> Result<(super::connection::Reply, u64), RedfishError> {
+        let (auth, generation) = {
+            let state = self.state();
+            (state.auth.clone(), state.generation)
+        };
+        let request = auth.apply(self.connection.http.request(method.clone(), url).json(body));
+        let reply = self.connection.send(path, request, replay).await?;
+        Ok((reply, generation))
     }
 
     fn record_defect(&self, uri: &str, message: String) {

@@ -497,6 +497,8 @@ mod tests {
             facts: None,
             findings: Vec::new(),
             duration_ms: 1200,
+            pxe: None,
+            power_on: None,
         }
     }
 
