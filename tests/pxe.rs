@@ -158,3 +158,42 @@ async fn pxe_rejected_without_pxe_target() {
     assert!(rack.bmc("gpu-a01").events().is_empty());
     rack.shutdown().await;
 }
+
+#[tokio::test]
+async fn demo_rack_pxe_reaches_only_passing_nodes() {
+    let demo = rackcheck::demo::DemoRack::start(&common::mock_bmc_dir()).await.unwrap();
+    let mut options = ScanOptions {
+        pxe: Some(PxeOptions { dry_run: false }),
+        ..ScanOptions::default()
+    };
+    options.client.ca_file = Some(demo.ca_path());
+    let profile = rackcheck::policy::Profile::builtin();
+
+    let report = rackcheck::scan::scan(&demo.inventory, &demo.credentials, &profile, &options)
+        .await
+        .unwrap();
+
+    let mut passing = Vec::new();
+    for node in &report.nodes {
+        let Some(events) = demo.events(&node.hostname) else {
+            assert_eq!(node.verdict, Verdict::Error, "{} has no demo BMC", node.hostname);
+            continue;
+        };
+        let patches = events.iter().filter(|event| is_pxe_patch(event)).count();
+        let resets = events.iter().filter(|event| is_reset(event)).count();
+        if node.verdict == Verdict::Pass {
+            passing.push(node.hostname.clone());
+            assert_eq!((patches, resets), (1, 1), "{}: {events:#?}", node.hostname);
+        } else {
+            assert!(
+                events.is_empty(),
+                "{} ({}) was changed: {events:#?}",
+                node.hostname,
+                node.verdict
+            );
+        }
+    }
+    assert_eq!(passing, ["gpu-a03", "stor-a07"]);
+    assert_eq!(demo.open_sessions(), 0);
+    demo.shutdown().await;
+}
