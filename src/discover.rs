@@ -29,7 +29,7 @@ pub struct DiscoverOptions {
     pub timeout: Duration,
 }
 
-/// A BMC that answered, with what its service root says about it.
+/// A BMC that responded, with the identity its service root reports.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FoundBmc {
     pub address: BmcAddress,
@@ -81,7 +81,7 @@ pub fn addresses(ranges: &[String]) -> Result<Vec<IpAddr>, DiscoverError> {
 /// Probes every address and returns the BMCs that served a Redfish service root.
 ///
 /// TLS certificates are not verified: discovery sends no credentials, and a new rack's BMCs
-/// carry factory self-signed certificates that no CA file knows yet.
+/// carry factory self-signed certificates that no CA file contains yet.
 pub async fn discover(addresses: &[IpAddr], options: &DiscoverOptions) -> Result<Vec<FoundBmc>, DiscoverError> {
     let client_options = ClientOptions {
         insecure: true,
@@ -137,15 +137,15 @@ async fn probe(client: &RedfishClient, address: IpAddr, port: u16) -> Option<Fou
     }
 }
 
-/// The vendor named by the service root's Oem object (`{"Oem": {"Dell": …}}`), for BMCs
+/// Returns the vendor named by the service root's Oem object (`{"Oem": {"Dell": …}}`), for BMCs
 /// older than the Vendor property (ServiceRoot v1_5_0).
 fn oem_vendor(root: &Value) -> Option<String> {
     root.get("Oem")?.as_object()?.keys().next().cloned()
 }
 
-/// Writes an inventory stub: one row per BMC found, with what its service root says in a
+/// Writes an inventory stub: one row per BMC found, with its service root's identity in a
 /// comment above the row. Hostnames are derived from the address and every role is
-/// `gpu-compute`; both need checking before a scan.
+/// `gpu-compute`, so both need checking before a scan.
 pub fn inventory_stub(found: &[FoundBmc]) -> String {
     let mut csv = String::from(
         "# Written by rackcheck discover. Check every hostname and role, and set rack and position\n\

@@ -1,5 +1,5 @@
 //! The rackcheck command line: parses arguments, runs a scan, prints the report, and exits
-//! with a code that says whether the rack passed.
+//! with a code that reports whether the rack passed.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -301,7 +301,7 @@ fn at_least_one(text: &str) -> Result<usize, String> {
 
 impl ScanArgs {
     fn scan_options(&self) -> anyhow::Result<ScanOptions> {
-        // Below a millisecond nothing can answer; above a day is a typo, not a slow BMC.
+        // Below a millisecond no BMC can respond; above a day is a typo, not a slow BMC.
         let seconds = |value: f64, flag: &str| {
             if (0.001..=86_400.0).contains(&value) {
                 Ok(Duration::from_secs_f64(value))
@@ -654,7 +654,7 @@ async fn ctrl_c() {
     });
 }
 
-/// Probes the ranges for BMCs and writes the inventory stub; exits 0 when any BMC answered.
+/// Probes the ranges for BMCs and writes the inventory stub; exits 0 when any BMC responded.
 async fn run_discover(
     ranges: &[String],
     port: u16,
@@ -722,7 +722,7 @@ fn check_credentials(inventory: &Inventory, credentials: &CredentialStore) -> an
     anyhow::bail!(text)
 }
 
-/// Where the report goes: standard output, or a file written through a temporary file in
+/// Destination of the report: standard output, or a file written through a temporary file in
 /// the same folder, so a failed scan never leaves half a report or clobbers an old one.
 enum ReportSink {
     Stdout,

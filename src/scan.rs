@@ -115,9 +115,9 @@ pub struct NodeReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub system: Option<String>,
     pub verdict: Verdict,
-    /// Why the node could not be read when `verdict` is `error`, else `null`.
+    /// Cause of a read failure when `verdict` is `error`, else `null`.
     pub error: Option<String>,
-    /// What the BMC reported; `null` when the node could not be read.
+    /// Facts the BMC reported, or `null` when the node could not be read.
     pub facts: Option<NodeFacts>,
     pub findings: Vec<Finding>,
     /// Wall time spent on the node, in milliseconds.
@@ -224,7 +224,7 @@ pub async fn scan_until(
     }))
 }
 
-/// The nodes of a report as the rack-wide rules see them.
+/// Lists the nodes of a report in the form the rack-wide rules read.
 pub fn rack_members(nodes: &[NodeReport]) -> Vec<RackMember<'_>> {
     nodes
         .iter()
@@ -336,7 +336,7 @@ async fn pxe_step(
 
 /// Powers on a host whose inventory is unreliable, reads it again once POST has finished,
 /// and returns it to its original power state. Returns the cycle's record and the second
-/// read, `None` when POST did not finish and the first read stands.
+/// read, `None` when POST did not finish and the first read is kept.
 async fn power_cycle(
     client: &RedfishClient,
     node: &Node,
@@ -459,7 +459,7 @@ fn deadline_exceeded(deadline: Duration, phase: &str) -> String {
     )
 }
 
-/// Formats an error with every cause in its source chain, so a node's error says why
+/// Formats an error with every cause in its source chain, so a node's error states the cause
 /// (`failed to read /redfish/v1/Systems: … returned HTTP 500: …`).
 pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();

@@ -49,7 +49,7 @@ pub struct Identity {
     pub macs: Vec<String>,
 }
 
-/// What the out-of-band scan saw.
+/// Parts the out-of-band scan found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Observed {
@@ -116,12 +116,12 @@ pub struct Check {
     /// The shell command whose output the target is compared with.
     pub command: String,
     pub target: Target,
-    /// False when the check does not apply to this node; `reason` says why either way.
+    /// False when the check does not apply to this node; `reason` gives the cause either way.
     pub applies: bool,
     pub reason: String,
 }
 
-/// What a check's output must show, tagged by `kind`.
+/// Expected result of a check's output, tagged by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Target {

@@ -319,7 +319,7 @@ fn kernel(probes: &Probes<'_>, min: &str) -> Outcome {
     Outcome::new(status, observed).with(&probe, "", text)
 }
 
-/// Reads the GPU query; the error outcome says why there are no rows.
+/// Reads the GPU query; the error outcome states why there are no rows.
 fn gpu_rows(probes: &Probes<'_>) -> Result<Vec<GpuRow>, Outcome> {
     let probe = gpu_query_probe();
     let output = probes.read(&probe).map_err(|err| unread(&probe, &err))?;
@@ -373,7 +373,7 @@ fn cuda(probes: &Probes<'_>, min: &str) -> Outcome {
     .with(&probe, "CUDA Version", version)
 }
 
-/// How bad a status is, for picking the worst of several.
+/// Ranks a status by severity, for picking the worst of several.
 fn severity(status: Status) -> u8 {
     match status {
         Status::Pass | Status::NotApplicable | Status::InBand => 0,
@@ -740,7 +740,7 @@ fn pass_if(condition: bool) -> Status {
     if condition { Status::Pass } else { Status::Fail }
 }
 
-/// IOMMU off as the kernel sees it: no DMA remapping unit under `/sys/class/iommu` passes.
+/// IOMMU off as the kernel reports it: no DMA remapping unit under `/sys/class/iommu` passes.
 /// Units present with an accepted kernel argument (`iommu=pt`, passthrough) warn, because
 /// the IOMMU is still on; units present without one fail.
 fn iommu_off(probes: &Probes<'_>, accepted_cmdline: &[String]) -> Outcome {
@@ -809,7 +809,7 @@ fn same_model(bmc_model: &str, driver_model: &str) -> bool {
     !short.is_empty() && short.iter().all(|word| long.contains(word))
 }
 
-/// GPU count and models as the driver sees them, against what the BMC reported.
+/// GPU count and models as the driver reports them, against what the BMC reported.
 fn gpu_inventory(manifest: &Manifest, probes: &Probes<'_>) -> Finding {
     let observed_groups: Vec<String> = manifest
         .observed

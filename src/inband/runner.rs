@@ -81,8 +81,8 @@ pub enum ProbeError {
     NotFound(String),
     #[error("`{command}` timed out after {seconds} s")]
     TimedOut { command: String, seconds: u64 },
-    #[error("cannot read `{what}`: {cause}")]
-    Io { what: String, cause: String },
+    #[error("cannot read `{source_name}`: {cause}")]
+    Io { source_name: String, cause: String },
 }
 
 /// Runs probes. A missing program, file or folder is [`ProbeError::NotFound`], not a panic.
@@ -112,7 +112,7 @@ fn read_file(path: &Path) -> Result<ProbeOutput, ProbeError> {
         }),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(ProbeError::NotFound(path.display().to_string())),
         Err(err) => Err(ProbeError::Io {
-            what: path.display().to_string(),
+            source_name: path.display().to_string(),
             cause: err.to_string(),
         }),
     }
@@ -122,7 +122,7 @@ fn list_dir(path: &Path) -> Result<ProbeOutput, ProbeError> {
     let io_error = |err: std::io::Error| match err.kind() {
         std::io::ErrorKind::NotFound => ProbeError::NotFound(path.display().to_string()),
         _ => ProbeError::Io {
-            what: path.display().to_string(),
+            source_name: path.display().to_string(),
             cause: err.to_string(),
         },
     };
@@ -146,7 +146,7 @@ fn list_dir(path: &Path) -> Result<ProbeOutput, ProbeError> {
 fn run_command(argv: &[String], timeout: Duration) -> Result<ProbeOutput, ProbeError> {
     let command_line = argv.join(" ");
     let (program, args) = argv.split_first().ok_or_else(|| ProbeError::Io {
-        what: command_line.clone(),
+        source_name: command_line.clone(),
         cause: "empty command".to_string(),
     })?;
     let mut child = Command::new(program)
@@ -158,7 +158,7 @@ fn run_command(argv: &[String], timeout: Duration) -> Result<ProbeOutput, ProbeE
         .map_err(|err| match err.kind() {
             std::io::ErrorKind::NotFound => ProbeError::NotFound(program.clone()),
             _ => ProbeError::Io {
-                what: command_line.clone(),
+                source_name: command_line.clone(),
                 cause: err.to_string(),
             },
         })?;
@@ -187,7 +187,7 @@ fn run_command(argv: &[String], timeout: Duration) -> Result<ProbeOutput, ProbeE
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(err) => {
                 return Err(ProbeError::Io {
-                    what: command_line,
+                    source_name: command_line,
                     cause: err.to_string(),
                 });
             }
@@ -225,13 +225,13 @@ impl CommandRunner for RecordedRunner {
             return Err(ProbeError::NotFound(what));
         };
         let text = std::fs::read_to_string(path).map_err(|err| ProbeError::Io {
-            what: path.display().to_string(),
+            source_name: path.display().to_string(),
             cause: err.to_string(),
         })?;
         let exit_path = self.folder.join(format!("{}.exit", probe.id));
         let exit_code = match std::fs::read_to_string(&exit_path) {
             Ok(code) => Some(code.trim().parse().map_err(|_| ProbeError::Io {
-                what: exit_path.display().to_string(),
+                source_name: exit_path.display().to_string(),
                 cause: format!("`{}` is not an exit code", code.trim()),
             })?),
             Err(_) => Some(0),

@@ -39,7 +39,7 @@ pub enum Status {
     /// Redfish cannot show it; the in-band stage must check it.
     InBand,
     /// The rule does not apply to this node (no expected value given, or a part the rule
-    /// does not cover); the observed text says why.
+    /// does not cover); the observed text gives the cause.
     NotApplicable,
     /// The node could not be read.
     Error,

@@ -20,7 +20,7 @@ use crate::inventory::Role;
 const BUILTIN_PROFILE: &str = include_str!("../../profiles/runpod-2025.toml");
 const BUILTIN_PROFILE_NAME: &str = "profiles/runpod-2025.toml (built in)";
 
-/// What a violated rule yields.
+/// Outcome of a violated rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Severity {
@@ -53,7 +53,7 @@ pub struct Profile {
     pub bios_keys: BiosKeyTable,
 }
 
-/// How one rule is used by the profile.
+/// Settings of one rule in the profile.
 #[derive(Debug, Clone)]
 pub struct RuleConfig {
     pub id: String,
@@ -69,7 +69,7 @@ pub struct RuleConfig {
 }
 
 impl RuleConfig {
-    /// The requirement as findings cite it: id, section and wording.
+    /// Formats the requirement as findings cite it: id, section and wording.
     pub fn citation(&self) -> String {
         format!("{} (§{}): {}", self.requirement, self.section, self.text)
     }
@@ -298,7 +298,7 @@ pub enum ProfileError {
 }
 
 impl Profile {
-    /// The profile compiled into the binary.
+    /// Returns the profile compiled into the binary.
     pub fn builtin() -> Profile {
         Profile::parse(BUILTIN_PROFILE, BUILTIN_PROFILE_NAME).expect("the built-in profile is checked by a unit test")
     }

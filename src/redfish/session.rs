@@ -1,7 +1,7 @@
 //! An authenticated conversation with one BMC: a Redfish session token or basic auth.
 //!
-//! A session counts its reads against the per-node resource cap, logs in again once when
-//! the BMC expires its token, keeps the defects the lenient JSON pass repaired, and
+//! A session counts its reads against the per-node resource cap and logs in again once when
+//! the BMC expires its token. It keeps the defects the lenient JSON pass repaired, and it
 //! remembers a cap that stopped it, so later reads fail without a request.
 
 use std::fmt;
@@ -277,8 +277,8 @@ impl Session {
             return Err(self.connection.status_error(path, &reply));
         }
 
-        // A 204 or an empty 200 has no body; a body that is not JSON is kept out of the
-        // reply rather than failing a write the BMC accepted.
+        // A 204 or an empty 200 has no body. A body that is not JSON is kept out of the reply
+        // rather than failing a write the BMC accepted.
         let body = if reply.body.iter().all(u8::is_ascii_whitespace) {
             None
         } else {

@@ -34,7 +34,7 @@ fn total_gib(dimms: &[&Dimm]) -> Result<u64, Vec<String>> {
     Ok(dimms.iter().filter_map(|d| d.capacity_mib).sum::<u64>() / 1024)
 }
 
-/// The memory generation of a DIMM: MemoryDeviceType, else inferred from an ECC module's bus
+/// Returns the memory generation of a DIMM: MemoryDeviceType, else inferred from an ECC module's bus
 /// width. DDR5 ECC modules carry two 40-bit subchannels (80 bits), DDR4 ECC modules one 72-bit
 /// channel; AMI-based BMCs (NVIDIA DGX H100) omit MemoryDeviceType but report the widths.
 fn generation(dimm: &Dimm) -> Option<&str> {
@@ -48,7 +48,7 @@ fn generation(dimm: &Dimm) -> Option<&str> {
     }
 }
 
-/// The memory generations in use, or the DIMMs whose generation is unknown.
+/// Lists the memory generations in use, or the DIMMs whose generation is unknown.
 fn device_types<'a>(dimms: &[&'a Dimm]) -> Result<Vec<&'a str>, Vec<String>> {
     let missing: Vec<String> = dimms
         .iter()
@@ -123,7 +123,7 @@ fn judge_memory(dimms: &[&Dimm], minimum_gib: u64, types: &[String], expected: S
     Outcome::new(Status::Pass, expected, observed).with_evidence(evidence)
 }
 
-/// The GPUs' memory size in GB: the table's marketed size by device ID, else the reported
+/// Returns a GPU's memory size in GB: the table's marketed size by device ID, else the reported
 /// size. Reported sizes run a few percent under the marketed one (81,559 MiB on an H100
 /// 80GB), so 5 % is added before the buckets, which are lower bounds, are applied.
 pub(crate) fn gpu_memory_gb(gpu: &crate::facts::Gpu, profile: &Profile) -> Option<u32> {

@@ -21,18 +21,18 @@ use crate::inventory::Role;
 pub struct RuleInfo {
     pub id: &'static str,
     pub description: &'static str,
-    /// Path fragments of the resources the rule reads (`/Memory`); a resource under one of
-    /// them that could not be read leaves the rule `unknown` instead of judging what is left.
+    /// Path fragments of the resources the rule reads (`/Memory`). A resource under one of
+    /// them that could not be read leaves the rule `unknown` instead of judging the rest.
     pub areas: &'static [&'static str],
     pub check: fn(&Subject, &Profile) -> Outcome,
 }
 
-/// What a rule judges: a node's facts and what the inventory expects of the node.
+/// Input of a rule: a node's facts, role and the inventory's expectations of it.
 #[derive(Debug, Clone, Copy)]
 pub struct Subject<'a> {
     pub facts: &'a NodeFacts,
     pub role: Role,
-    /// GPUs the inventory says the node has, when it says.
+    /// GPU count the inventory gives for the node, when it gives one.
     pub expected_gpus: Option<u32>,
 }
 
@@ -60,7 +60,7 @@ pub static RULES: &[RuleInfo] = &[
     network::SPEED,
 ];
 
-/// What a rule found, before the profile's severity is applied.
+/// Result of a rule, before the profile's severity is applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub status: Status,

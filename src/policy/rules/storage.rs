@@ -20,7 +20,7 @@ pub const WORKING_RAID: RuleInfo = RuleInfo {
 
 pub const WORKING_CAPACITY: RuleInfo = RuleInfo {
     id: "working-array-capacity",
-    description: "the NVMe working array holds the profile's terabytes per GPU after mirroring",
+    description: "the NVMe working array has the profile's terabytes per GPU after mirroring",
     areas: STORAGE_AREAS,
     check: check_working_capacity,
 };
@@ -41,9 +41,9 @@ pub const DATA_JBOD: RuleInfo = RuleInfo {
 
 const MDADM_WORKING_CHECK: &str = "mdadm --detail /dev/mdX (expect raid1 or raid10, clean) on the working array";
 
-/// URIs of the boot array's drives, which belong to neither working nor data arrays: the
-/// boot mirror's, else those of the smallest RAID volume, which is the boot array even when
-/// it is not a mirror (a failed boot-volume-raid1 check already reports that).
+/// Returns the URIs of the boot array's drives, which belong to neither working nor data
+/// arrays. They are the boot mirror's, else those of the smallest RAID volume: that volume is
+/// the boot array even when it is not a mirror, which boot-volume-raid1 reports.
 fn boot_drives<'a>(facts: &'a NodeFacts, profile: &Profile) -> Vec<&'a str> {
     let smallest_array = || {
         facts
@@ -78,8 +78,8 @@ fn non_boot_drives<'a>(facts: &'a NodeFacts, profile: &Profile) -> Vec<&'a Drive
         .collect()
 }
 
-/// The NVMe drives of the working array: drives outside the boot array with an NVMe
-/// protocol. Fails with the reason when the protocols or the boot array cannot be told.
+/// Returns the NVMe drives of the working array: drives outside the boot array with an NVMe
+/// protocol. Fails with the reason when the protocols or the boot drives are not known.
 fn working_drives<'a>(facts: &'a NodeFacts, profile: &Profile) -> Result<Vec<&'a Drive>, String> {
     let candidates = non_boot_drives(facts, profile);
     let unknown_protocol = candidates.iter().filter(|d| d.protocol.is_none()).count();
@@ -90,8 +90,8 @@ fn working_drives<'a>(facts: &'a NodeFacts, profile: &Profile) -> Result<Vec<&'a
         ));
     }
     if boot_drives(facts, profile).is_empty() && !nvme.is_empty() {
-        // Without a hardware boot volume, the boot drives are among these (software RAID on
-        // two M.2 drives, as on NVIDIA DGX H100); only the installed OS can tell them apart.
+        // Without a hardware boot volume, the boot drives are among these, as with software
+        // RAID on two M.2 drives (NVIDIA DGX H100). Only the installed OS can tell them apart.
         return Err(format!(
             "{} NVMe drives but no hardware boot volume, so the boot drives among them are unknown; \
              check in-band with `lsblk` and `mdadm --detail`",
@@ -338,7 +338,7 @@ fn is_mirror(volume: &Volume, profile: &Profile) -> bool {
     by_raid_type || by_volume_type
 }
 
-/// A volume that stands for a RAID array rather than a single pass-through drive: Dell lists
+/// Returns true for a volume that is a RAID array rather than a single pass-through drive: Dell lists
 /// each non-RAID NVMe drive as its own volume with RAIDType null or VolumeType RawDevice.
 fn is_array(volume: &Volume) -> bool {
     let raw = volume.volume_type.as_deref() == Some("RawDevice") || volume.raid_type.as_deref() == Some("None");
@@ -358,7 +358,7 @@ fn volume_evidence(volume: &Volume) -> Vec<Evidence> {
     ]
 }
 
-/// The smallest mirrored volume with at least two member drives.
+/// Returns the smallest mirrored volume with at least two member drives.
 fn boot_mirror<'a>(facts: &'a NodeFacts, profile: &Profile) -> Option<&'a Volume> {
     facts
         .volumes
@@ -466,7 +466,7 @@ mod tests {
         }
     }
 
-    /// A GPU server: a RAID1 boot mirror over drives 0 and 1, `nvme` working drives from 2 on,
+    /// Builds a GPU server: a RAID1 boot mirror over drives 0 and 1, `nvme` working drives from 2 on,
     /// and `gpus` H100 GPUs.
     fn server(nvme: usize, gpus: usize, extra_volume: Option<Volume>) -> NodeFacts {
         let mut drives = vec![drive(0, "SATA", BOOT_BYTES), drive(1, "SATA", BOOT_BYTES)];
