@@ -1,7 +1,8 @@
 //! The Redfish client against mock BMCs over real HTTPS on loopback: sessions, basic auth,
 //! TLS policy, paging, errors, timeouts and the per-BMC limit on requests in flight.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -13,29 +14,12 @@ use rackcheck::redfish::{AuthKind, ClientOptions, Fetch, RedfishClient, RedfishE
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+use common::{temp_dir, write_resource};
+
 const USER: &str = "admin";
 const PASSWORD: &str = "correct-horse";
 const SYSTEM_COUNT: usize = 5;
 const SESSIONS: &str = "/redfish/v1/SessionService/Sessions";
-
-/// Creates a fresh directory under cargo's per-target temporary directory.
-fn temp_dir(name: &str) -> PathBuf {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let unique = format!(
-        "{name}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("client-tests").join(unique);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write_resource(root: &Path, uri: &str, body: Value) {
-    let dir = root.join(uri.trim_start_matches('/'));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("index.json"), serde_json::to_vec_pretty(&body).unwrap()).unwrap();
-}
 
 /// Writes the smallest mockup the client needs: a service root linking sessions, and a
 /// Systems collection long enough to page.

@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use mock_bmc::{
@@ -23,32 +21,12 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
 
-use common::{PASSWORD, TestRack, USERNAME, mock_bmc_dir};
+use common::{PASSWORD, TestRack, USERNAME, mock_bmc_dir, temp_dir, write_resource};
 
 const SYSTEM_1: &str = "/redfish/v1/Systems/1";
 const SYSTEM_2: &str = "/redfish/v1/Systems/2";
 const SESSIONS: &str = "/redfish/v1/SessionService/Sessions";
 const SUPERMICRO: &str = "supermicro-as4125gs-l40s";
-
-fn temp_dir(name: &str) -> PathBuf {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let unique = format!(
-        "{name}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("resilience-tests")
-        .join(unique);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write_resource(root: &Path, uri: &str, body: Value) {
-    let dir = root.join(uri.trim_start_matches('/'));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("index.json"), serde_json::to_vec_pretty(&body).unwrap()).unwrap();
-}
 
 /// Builds a mockup of a service root linking sessions, three systems, and one resource
 /// nested 70 levels deep.

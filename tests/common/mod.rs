@@ -6,12 +6,14 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mock_bmc::{BmcConfig, MockBmc, Mockup, Scenario};
 use rackcheck::credentials::{CredentialStore, Credentials};
 use rackcheck::inventory::Inventory;
 use rackcheck::policy::Profile;
 use rackcheck::scan::{ScanOptions, ScanReport, scan};
+use serde_json::Value;
 
 pub const USERNAME: &str = "test-operator";
 pub const PASSWORD: &str = "test-password-not-secret";
@@ -19,6 +21,26 @@ pub const PASSWORD: &str = "test-password-not-secret";
 /// The project's own mockups and scenarios.
 pub fn mock_bmc_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("mock-bmc")
+}
+
+/// Creates a fresh directory under cargo's per-target temporary directory.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let unique = format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("integration-tests").join(unique);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes `body` as the resource at `uri` in a mockup folder, in the DMTF mockup layout.
+pub fn write_resource(root: &Path, uri: &str, body: Value) {
+    let dir = root.join(uri.trim_start_matches('/'));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.json"), serde_json::to_vec_pretty(&body).unwrap()).unwrap();
 }
 
 pub struct TestRack {
