@@ -155,7 +155,7 @@ impl DemoRack {
         self.ca_file.path().to_path_buf()
     }
 
-    /// The event log of the demo BMC of `hostname`: the state changes it accepted.
+    /// Returns the event log of the demo BMC of `hostname`: the state changes it accepted.
     pub fn events(&self, hostname: &str) -> Option<Vec<mock_bmc::Event>> {
         let index = DEMO_NODES.iter().position(|node| node.hostname == hostname)?;
         self.bmcs.get(index).map(MockBmc::events)

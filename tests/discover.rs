@@ -12,7 +12,7 @@ use rackcheck::inventory::Inventory;
 
 use common::{PASSWORD, USERNAME, mock_bmc_dir};
 
-/// A port free on 127.0.3.1, which the test's BMCs then share on three loopback addresses.
+/// Finds a port free on 127.0.3.1, which the test's BMCs then share on three loopback addresses.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.3.1:0")
         .unwrap()

@@ -254,7 +254,7 @@ fn binary_missing_manifest_exits_two() {
 }
 
 /// Runs the checks on this machine. Which tools exist differs by machine, so the test only
-/// asserts what holds everywhere: nothing panics, files that exist are judged, and a check
+/// asserts what is true everywhere: nothing panics, files that exist are judged, and a check
 /// whose tool is missing is unknown with the tool's name.
 #[test]
 fn real_commands_give_sensible_statuses() {

@@ -107,7 +107,7 @@ fn count_in_files(dir: &Path) -> Counts {
     }
 }
 
-/// The host: the first system, HGX baseboards aside, that lists a CPU; else the first system
+/// Finds the host: the first system, HGX baseboards aside, that lists a CPU; else the first system
 /// that is not a baseboard.
 fn host_system(v1: &Path) -> String {
     let systems: Vec<String> = subfolders(&v1.join("Systems"))
@@ -243,7 +243,7 @@ fn is_gpu_memory(memory: &Value) -> bool {
     kind.starts_with("HBM") || memory["MemoryType"] == "IntelOptane"
 }
 
-/// The members of a collection, read from their own files.
+/// Reads the members of a collection from their own files.
 fn members(v1: &Path, collection: &str) -> Vec<Value> {
     let Some(index) = read(v1, collection) else {
         return Vec::new();

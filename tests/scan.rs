@@ -371,7 +371,7 @@ async fn node_error_keeps_its_cause() {
 #[tokio::test]
 async fn registry_finds_iommu_switch_of_unknown_platform() {
     // An unknown vendor whose IOMMU attribute is an opaque code: only the attribute registry
-    // the BMC serves says that `CbsIoCtl_A7` is the IOMMU switch and that "1" means Enabled.
+    // the BMC serves states that `CbsIoCtl_A7` is the IOMMU switch and that "1" means Enabled.
     let registry_file = "/redfish/v1/Registries/BiosAttributeRegistry.v1_0_0/BiosAttributeRegistry.json";
     let scenario = Scenario {
         description: "unknown platform with an attribute registry".into(),

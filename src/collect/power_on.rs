@@ -76,7 +76,7 @@ pub struct PowerOnResult {
     /// The power state read after the restore.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_state: Option<String>,
-    /// Why a step failed or was skipped.
+    /// Reason a step failed or was skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }

@@ -62,7 +62,7 @@ fn cpu(uri: &str) -> Value {
     json!({ "@odata.id": uri, "Id": "CPU0", "ProcessorType": "CPU", "TotalCores": 32, "Status": { "State": "Enabled" } })
 }
 
-/// A BMC with one host `1`: one CPU, one DIMM, one chassis without power resources.
+/// Builds a BMC with one host `1`: one CPU, one DIMM, one chassis without power resources.
 fn single_host() -> MapFetch {
     let mut bmc = MapFetch::default();
     bmc.put(
@@ -280,7 +280,7 @@ async fn absent_dimm_is_skipped() {
     assert_eq!(ids, ["DIMM0"]);
 }
 
-/// A DGX-like BMC: host `DGX` and `HGX_Baseboard_0` with two GPUs (one an Absent placeholder),
+/// Builds a DGX-like BMC: host `DGX` and `HGX_Baseboard_0` with two GPUs (one an Absent placeholder),
 /// an FPGA and GPU HBM, plus the GPU's chassis.
 fn host_with_baseboard() -> MapFetch {
     let mut bmc = single_host();

@@ -145,8 +145,8 @@ pub fn gpu_rows(text: &str) -> Result<Vec<GpuRow>, String> {
     Ok(rows)
 }
 
-/// The GPU-to-GPU cells of `nvidia-smi topo -m`, keyed by (row GPU, column GPU), skipping
-/// the diagonal (`X`). Cells are `NV18`, `PIX`, `SYS` and so on.
+/// Reads the GPU-to-GPU cells of `nvidia-smi topo -m`, keyed by (row GPU, column GPU), and
+/// skips the diagonal (`X`). Cells are `NV18`, `PIX`, `SYS` and so on.
 pub fn gpu_topology(text: &str) -> BTreeMap<(String, String), String> {
     let mut cells = BTreeMap::new();
     let mut lines = text.lines().filter(|line| !line.trim().is_empty());
@@ -176,8 +176,8 @@ fn is_gpu_label(name: &str) -> bool {
         .is_some_and(|index| !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// The Fabric section of `nvidia-smi -q`, one entry per GPU: (`State`, `Status`), such as
-/// (`Completed`, `Success`) on a Hopper GPU whose NVSwitch fabric is up.
+/// Reads the Fabric section of `nvidia-smi -q` as one (`State`, `Status`) entry per GPU, such
+/// as (`Completed`, `Success`) on a Hopper GPU whose NVSwitch fabric is up.
 pub fn fabric_states(text: &str) -> Vec<(String, String)> {
     let mut states = Vec::new();
     let mut lines = text.lines().map(str::trim).peekable();
@@ -200,7 +200,7 @@ pub fn fabric_states(text: &str) -> Vec<(String, String)> {
     states
 }
 
-/// The test results of `dcgmi diag` as (test name, result), such as (`Memory`, `Pass`), read
+/// Reads the test results of `dcgmi diag` as (test name, result), such as (`Memory`, `Pass`),
 /// from its table rows (`| Memory    | Pass    |`). Header rows and `Skip` rows are kept as
 /// printed, so the caller decides what passes.
 pub fn dcgm_results(text: &str) -> Vec<(String, String)> {

@@ -218,11 +218,11 @@ impl CommandRunner for RecordedRunner {
     fn run(&self, probe: &Probe) -> Result<ProbeOutput, ProbeError> {
         let candidates = ["txt", "json"].map(|extension| self.folder.join(format!("{}.{extension}", probe.id)));
         let Some(path) = candidates.iter().find(|path| path.is_file()) else {
-            let what = match &probe.source {
+            let missing = match &probe.source {
                 Source::Command(argv) => argv.first().cloned().unwrap_or_default(),
                 _ => probe.describe(),
             };
-            return Err(ProbeError::NotFound(what));
+            return Err(ProbeError::NotFound(missing));
         };
         let text = std::fs::read_to_string(path).map_err(|err| ProbeError::Io {
             source_name: path.display().to_string(),

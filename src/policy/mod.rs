@@ -167,7 +167,7 @@ pub fn judge_node(subject: &Subject, role: Role, profile: &Profile) -> Vec<Findi
 
 /// Makes an outcome `unknown` when a resource the rule reads could not be read, since the rule
 /// judged only what was left: a DIMM that failed to read could be the one without ECC. A
-/// failure that names a part it did read stands, because the unread resource cannot undo it.
+/// failure that names a part it did read is kept, because the unread resource cannot undo it.
 fn account_for_unread(outcome: rules::Outcome, rule: &RuleInfo, subject: &Subject) -> rules::Outcome {
     let unread: Vec<&crate::facts::Problem> = subject
         .facts

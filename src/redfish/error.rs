@@ -97,7 +97,7 @@ pub enum RedfishError {
     #[error("request to {bmc}{uri} failed: {cause}")]
     Transport { bmc: String, uri: String, cause: String },
 
-    /// The BMC answered in a way the protocol does not allow (a login without a token).
+    /// The BMC replied in a way the protocol does not allow (a login without a token).
     #[error("{bmc}{uri}: {detail}")]
     Protocol { bmc: String, uri: String, detail: String },
 

@@ -53,7 +53,7 @@ pub enum JsonError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedJson {
     pub value: Value,
-    /// What was wrong with the body (a byte-order mark, raw control characters), when the
+    /// Defects repaired in the body (a byte-order mark, raw control characters), when the
     /// strict parse failed and the lenient pass succeeded.
     pub defect: Option<String>,
 }

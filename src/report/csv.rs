@@ -30,7 +30,7 @@ struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
-    /// A row for the node with every finding column empty.
+    /// Builds a row for the node with every finding column empty.
     fn node(node: &'a NodeReport) -> Row<'a> {
         Row {
             rack: &node.rack,
@@ -51,7 +51,7 @@ impl<'a> Row<'a> {
         }
     }
 
-    /// A row for a rack-wide finding: no node, and the rack taken from the report's nodes.
+    /// Builds a row for a rack-wide finding: no node, and the rack taken from the report's nodes.
     fn rack(rack: &'a str) -> Row<'a> {
         Row {
             rack,

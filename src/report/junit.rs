@@ -186,7 +186,7 @@ fn test_case(classname: &str, finding: &Finding, counts: &mut Counts) -> String 
     }
 }
 
-/// The plain-text body of a failure: requirement, expected, observed, parts and evidence.
+/// Formats the plain-text body of a failure: requirement, expected, observed, parts and evidence.
 fn finding_text(finding: &Finding) -> String {
     let mut text = format!(
         "status: {}\nrequirement: {}\nexpected: {}\nobserved: {}\n",

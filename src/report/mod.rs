@@ -80,8 +80,8 @@ pub fn write_coloured(report: &ScanReport, format: Format, out: &mut dyn Write, 
     }
 }
 
-/// Whether to colour output on a stream: only a terminal, and only while `NO_COLOR` is unset
-/// or empty, as <https://no-color.org> specifies.
+/// Decides whether to colour output on a stream: only a terminal, and only while `NO_COLOR` is
+/// unset or empty, as <https://no-color.org> specifies.
 pub fn colour_wanted(stream_is_terminal: bool) -> bool {
     stream_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
 }
