@@ -148,7 +148,7 @@ fn check_model(subject: &Subject, profile: &Profile) -> Outcome {
 pub const CORES_PER_GPU: RuleInfo = RuleInfo {
     id: "cpu-cores-per-gpu",
     description: "physical CPU cores across sockets cover the per-GPU share plus the host's reserve",
-    areas: &["/Processors", "/PCIeDevices", "/PCIeFunctions"],
+    areas: super::gpu::GPU_AREAS,
     check: check_cores,
 };
 

@@ -5,31 +5,35 @@ use crate::facts::Gpu;
 use crate::policy::gpu_models::{Identification, NVIDIA_VENDOR_ID, architecture_from_model, parse_pci_id};
 use crate::policy::{Evidence, Profile, Status};
 
+/// Resources the GPU facts are collected from: Processors of type GPU, and PCIe devices and
+/// functions.
+pub(super) const GPU_AREAS: &[&str] = &["/Processors", "/PCIeDevices", "/PCIeFunctions"];
+
 pub const NVIDIA: RuleInfo = RuleInfo {
     id: "gpu-nvidia",
     description: "every GPU is an NVIDIA GPU, and the node has at least one",
-    areas: &["/Processors", "/PCIeDevices", "/PCIeFunctions"],
+    areas: GPU_AREAS,
     check: check_vendor,
 };
 
 pub const COUNT: RuleInfo = RuleInfo {
     id: "gpu-count",
     description: "the node shows as many working GPUs as the inventory expects",
-    areas: &["/Processors", "/PCIeDevices", "/PCIeFunctions"],
+    areas: GPU_AREAS,
     check: check_count,
 };
 
 pub const PCIE_BANDWIDTH: RuleInfo = RuleInfo {
     id: "gpu-pcie-bandwidth",
     description: "every GPU's trained PCIe link has the bandwidth its memory size needs",
-    areas: &["/Processors", "/PCIeDevices", "/PCIeFunctions"],
+    areas: GPU_AREAS,
     check: check_pcie,
 };
 
 pub const ARCHITECTURE: RuleInfo = RuleInfo {
     id: "gpu-architecture",
     description: "every GPU is of the profile's minimum architecture or newer",
-    areas: &["/Processors", "/PCIeDevices", "/PCIeFunctions"],
+    areas: GPU_AREAS,
     check: check_architecture,
 };
 
