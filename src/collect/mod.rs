@@ -127,7 +127,9 @@ async fn collect_parts<F: Fetch>(
             .map(|(system, processors)| (system, processors.as_slice())),
     );
 
-    let memory = walker.linked_members(host, "/Memory");
+    // Each part is turned into facts as soon as it is read, so that its bodies are freed
+    // while the slower parts are still being read.
+    let memory = async { memory::dimms(&walker.linked_members(host, "/Memory").await) };
     let gpus = gpus::collect(walker, &choice.host, &processor_groups, chassis);
     let storage = storage::collect(walker, host, chassis);
     let power = power::collect(walker, host, chassis);
@@ -147,7 +149,7 @@ async fn collect_parts<F: Fetch>(
         system: system::system_info(choice),
         cpus: processors::cpus(&choice.host_processors),
         gpus,
-        dimms: memory::dimms(&memory),
+        dimms: memory,
         drives,
         empty_bays,
         volumes,

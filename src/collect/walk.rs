@@ -4,6 +4,11 @@
 //! requested once, even when two sections ask for it at the same time. A resource that cannot
 //! be read becomes a [`Problem`] and the walk goes on without it.
 //!
+//! The cache keeps each body as compact JSON text, and the parsed body only while a reader
+//! holds it (see [`Kept`]). A parsed body takes about ten times the memory of its text, and
+//! most resources are read once, so a scan of a thousand BMCs at once keeps a few hundred
+//! kilobytes per node instead of the whole parsed tree.
+//!
 //! Where the service root advertises `$expand`, collections are read with their members
 //! inline (see [`Walker::use_expand`]). Inline members that look complete are stored in the
 //! cache under their own URI, so no later GET repeats them. A collection whose expanded
@@ -12,7 +17,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use futures::future::{self, BoxFuture, FutureExt, Shared};
 use serde_json::Value;
@@ -21,6 +26,9 @@ use crate::facts::Problem;
 use crate::redfish::{Fetch, RedfishError, canonical_path};
 
 type Response = Result<Arc<Value>, Arc<RedfishError>>;
+
+/// What the cache holds for one URI once its request has finished.
+type Stored = Result<Arc<Kept>, Arc<RedfishError>>;
 
 /// Stops paging after this many pages. A next link back to a visited page stops it sooner.
 const MAX_PAGES: usize = 1000;
@@ -42,7 +50,7 @@ pub type Member = (String, Option<Arc<Value>>);
 pub struct Walker<'a, F> {
     fetch: &'a F,
     /// One shared request per normalized URI, so concurrent readers wait on the same GET.
-    cache: Mutex<HashMap<String, Shared<BoxFuture<'a, Response>>>>,
+    cache: Mutex<HashMap<String, Shared<BoxFuture<'a, Stored>>>>,
     problems: Mutex<Vec<Problem>>,
     /// The `$expand` query that collections are read with, set once from the service root.
     /// It is `None` when the service advertises no form that the walker can use.
@@ -91,23 +99,37 @@ impl<'a, F: Fetch> Walker<'a, F> {
                 .entry(key.clone())
                 .or_insert_with(|| {
                     let fetch = self.fetch;
-                    async move { fetch.get(&key).await.map(Arc::new).map_err(Arc::new) }
-                        .boxed()
-                        .shared()
+                    async move {
+                        let doc = fetch.get(&key).await.map_err(Arc::new)?;
+                        Ok(Arc::new(Kept::fetched(doc)))
+                    }
+                    .boxed()
+                    .shared()
                 })
                 .clone()
         };
-        Some(request.await)
+        Some(request.await.map(|kept| kept.value()))
     }
 
     /// Stores `doc` as the response for `uri` unless the URI is already cached, so a later
     /// read of an inline member sends no request.
-    fn remember(&self, uri: &str, doc: Arc<Value>) {
+    fn remember(&self, uri: &str, doc: &Arc<Value>) {
         let Some(key) = normalize(uri) else { return };
         let mut cache = self.cache.lock().expect("walker cache lock poisoned");
         cache
             .entry(key)
-            .or_insert_with(|| future::ready(Ok(doc)).boxed().shared());
+            .or_insert_with(|| future::ready(Ok(Arc::new(Kept::remembered(doc)))).boxed().shared());
+    }
+
+    /// Replaces what the cache holds for `uri`, which must be cached already. An expanded
+    /// page is replaced by a copy whose members are references, once the members themselves
+    /// are remembered, so that their text is not kept twice.
+    fn replace(&self, uri: &str, doc: &Value) {
+        let Some(key) = normalize(uri) else { return };
+        let mut cache = self.cache.lock().expect("walker cache lock poisoned");
+        if let Some(entry) = cache.get_mut(&key) {
+            *entry = future::ready(Ok(Arc::new(Kept::stored(doc)))).boxed().shared();
+        }
     }
 
     /// Fetches a resource, recording a problem when it cannot be read.
@@ -165,18 +187,27 @@ impl<'a, F: Fetch> Walker<'a, F> {
 
         let mut members = Vec::new();
         let mut visited = HashSet::from([normalize(collection), normalize(&first_uri)]);
+        let mut expanded_pages = Vec::new();
+        let mut page_uri = first_uri;
         let mut page = first_page;
         for _ in 0..MAX_PAGES {
-            push_members(&page, expanded, &mut members);
-            let Some(next_uri) = page.get("Members@odata.nextLink").and_then(Value::as_str) else {
+            let next_uri = page
+                .get("Members@odata.nextLink")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if let Some(skeleton) = push_members(page, expanded, &mut members) {
+                expanded_pages.push((page_uri, skeleton));
+            }
+            let Some(next_uri) = next_uri else {
                 break;
             };
-            if !visited.insert(normalize(next_uri)) {
+            if !visited.insert(normalize(&next_uri)) {
                 break;
             }
-            let Some(next_page) = self.get(next_uri).await else {
+            let Some(next_page) = self.get(&next_uri).await else {
                 break;
             };
+            page_uri = next_uri;
             page = next_page;
         }
 
@@ -184,8 +215,12 @@ impl<'a, F: Fetch> Walker<'a, F> {
             self.verify_expanded(collection, &mut members).await;
             for (uri, doc) in &members {
                 if let Some(doc) = doc {
-                    self.remember(uri, doc.clone());
+                    self.remember(uri, doc);
                 }
+            }
+            // A later listing of this collection finds the members by reference in the cache.
+            for (page_uri, skeleton) in expanded_pages {
+                self.replace(&page_uri, &skeleton);
             }
         }
         Some(Ok(members))
@@ -307,18 +342,112 @@ pub const OUTSIDE_LINK: &str = "link outside /redfish/v1 not followed";
 ///
 /// On an expanded page a member counts as inline only with every [`REQUIRED_PROPERTIES`]
 /// property. On a plain page, where the BMC inlined members unasked, `Id` is enough.
-fn push_members(page: &Value, expanded: bool, members: &mut Vec<Member>) {
-    for member in page.get("Members").and_then(Value::as_array).into_iter().flatten() {
-        let Some(uri) = member.get("@odata.id").and_then(Value::as_str) else {
+///
+/// The members are moved out of the page when no one else holds it, which is the usual
+/// case, and copied otherwise. When they were moved and some were inline, returns the rest
+/// of the page with each member reduced to its `@odata.id`, for the cache to keep instead.
+fn push_members(page: Arc<Value>, expanded: bool, members: &mut Vec<Member>) -> Option<Value> {
+    let (mut page, owned) = match Arc::try_unwrap(page) {
+        Ok(page) => (page, true),
+        Err(shared) => {
+            let list = shared.get("Members").cloned().unwrap_or(Value::Null);
+            (serde_json::json!({ "Members": list }), false)
+        }
+    };
+    let Some(Value::Array(list)) = page.get_mut("Members").map(Value::take) else {
+        return None;
+    };
+
+    let mut references = Vec::with_capacity(list.len());
+    let mut any_inline = false;
+    for member in list {
+        let Some(uri) = member.get("@odata.id").and_then(Value::as_str).map(str::to_string) else {
+            references.push(member);
             continue;
         };
         let inline = if expanded {
-            has_all(member, REQUIRED_PROPERTIES)
+            has_all(&member, REQUIRED_PROPERTIES)
         } else {
             member.get("Id").is_some()
         };
-        members.push((uri.to_string(), inline.then(|| Arc::new(member.clone()))));
+        references.push(serde_json::json!({ "@odata.id": uri }));
+        any_inline |= inline;
+        members.push((uri, inline.then(|| Arc::new(member))));
     }
+
+    page["Members"] = Value::Array(references);
+    (owned && any_inline).then_some(page)
+}
+
+/// A cached body: its compact JSON text, and the parsed body while a reader holds it.
+///
+/// The first reader of a fetched body gets the parsed body that came with the response.
+/// Later readers share it while anyone still holds it, and otherwise parse the text again,
+/// which costs far less than keeping every parsed body of a node until the node is done.
+struct Kept {
+    text: Box<[u8]>,
+    parsed: Mutex<Parsed>,
+}
+
+struct Parsed {
+    /// The body parsed from the response, until the first reader takes it.
+    first: Option<Arc<Value>>,
+    weak: Weak<Value>,
+}
+
+impl Kept {
+    /// Keeps a body fetched from the BMC, handing the parsed body to its first reader.
+    fn fetched(doc: Value) -> Kept {
+        let doc = Arc::new(doc);
+        Kept {
+            text: serialize(&doc),
+            parsed: Mutex::new(Parsed {
+                weak: Arc::downgrade(&doc),
+                first: Some(doc),
+            }),
+        }
+    }
+
+    /// Keeps a body that its reader already holds, such as an inline collection member.
+    fn remembered(doc: &Arc<Value>) -> Kept {
+        Kept {
+            text: serialize(doc),
+            parsed: Mutex::new(Parsed {
+                first: None,
+                weak: Arc::downgrade(doc),
+            }),
+        }
+    }
+
+    /// Keeps a body that no reader holds.
+    fn stored(doc: &Value) -> Kept {
+        Kept {
+            text: serialize(doc),
+            parsed: Mutex::new(Parsed {
+                first: None,
+                weak: Weak::new(),
+            }),
+        }
+    }
+
+    fn value(&self) -> Arc<Value> {
+        let mut parsed = self.parsed.lock().expect("walker body lock poisoned");
+        if let Some(doc) = parsed.first.take() {
+            return doc;
+        }
+        if let Some(doc) = parsed.weak.upgrade() {
+            return doc;
+        }
+        let doc = Arc::new(serde_json::from_slice(&self.text).expect("the cache's text was serialized from a Value"));
+        parsed.weak = Arc::downgrade(&doc);
+        doc
+    }
+}
+
+fn serialize(doc: &Value) -> Box<[u8]> {
+    serde_json::to_vec(doc)
+        .expect("a serde_json Value always serializes")
+        .into_boxed_slice()
 }
 
 fn has_all(doc: &Value, properties: &[&str]) -> bool {
