@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::error::Error;
 use crate::scenario::Scenario;
+use crate::server::RenderCache;
 
 /// The UTF-8 byte order mark that some Windows-made captures put before the JSON.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -22,6 +23,8 @@ pub struct Mockup {
     resources: BTreeMap<String, Value>,
     /// Files skipped while loading, kept so callers can report them.
     issues: Vec<LoadIssue>,
+    /// Bodies rendered from these resources, shared by the BMCs that serve them unchanged.
+    pub(crate) renders: RenderCache,
 }
 
 /// A mockup file or folder that was skipped while loading, with the reason.
@@ -130,6 +133,7 @@ impl Mockup {
     /// Inserts or replaces the resource at `path`, leaving parent collections unchanged.
     pub fn insert(&mut self, path: &str, resource: Value) {
         self.resources.insert(canonical(path).to_string(), resource);
+        self.renders.clear();
     }
 
     /// Loads the `index.json` files below `dir`, recording unreadable folders as issues.
@@ -255,6 +259,7 @@ impl FromIterator<(String, Value)> for Mockup {
         Mockup {
             resources,
             issues: Vec::new(),
+            renders: RenderCache::default(),
         }
     }
 }

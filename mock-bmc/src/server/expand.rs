@@ -17,7 +17,7 @@ pub(crate) const MAX_LEVELS: u32 = 3;
 const MAX_INLINED: usize = 10_000;
 
 /// The set of references that an `$expand` request inlines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum ExpandMode {
     /// `*`: every reference.
     All,
@@ -28,7 +28,7 @@ pub(crate) enum ExpandMode {
 }
 
 /// A parsed `$expand` option.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Expand {
     pub mode: ExpandMode,
     /// Levels of references to inline, from 1 to [`MAX_LEVELS`].

@@ -12,14 +12,15 @@ use serde_json::{Value, json};
 use super::BmcState;
 use super::auth::{AuthResult, authenticate};
 use super::response::{
-    bad_request, json_response, method_not_allowed, not_found, redfish_error, resource_response, unauthorized,
+    bad_request, json_response, method_not_allowed, not_found, redfish_error, rendered_response, resource_response,
+    unauthorized,
 };
 use super::session::{SESSION_SERVICE_URI, SESSIONS_URI, default_session_service, session_uri};
-use super::view::{QueryOptions, service_root};
+use super::view::QueryOptions;
 use super::writes;
 use crate::mockup::canonical;
 
-const SERVICE_ROOT_URI: &str = "/redfish/v1";
+pub(crate) const SERVICE_ROOT_URI: &str = "/redfish/v1";
 
 /// Prefix of the endpoints that expose the mock's own stats and events. They need no auth,
 /// are not counted in the stats, and the fault layer leaves them alone.
@@ -141,10 +142,9 @@ fn is_under(path: &str, prefix: &str) -> bool {
 }
 
 fn public_resource(state: &BmcState, path: &str, options: QueryOptions, headers: &HeaderMap) -> Response {
-    match (path, state.resource(path)) {
-        (SERVICE_ROOT_URI, Some((_, root))) => resource_response(headers, &service_root(&root, &state.config)),
+    match (path, state.rendered(path, options)) {
         ("/redfish", None) => resource_response(headers, &json!({ "v1": "/redfish/v1/" })),
-        (_, Some((uri, resource))) => resource_response(headers, &state.render(&resource, &uri, options)),
+        (_, Some(rendered)) => rendered_response(headers, &rendered),
         (_, None) => not_found(path),
     }
 }
@@ -269,6 +269,11 @@ fn mockup_resource(
     {
         return response;
     }
+    if (*method == Method::GET || *method == Method::HEAD)
+        && let Some(rendered) = state.rendered(path, options)
+    {
+        return rendered_response(headers, &rendered);
+    }
     let Some((uri, resource)) = state.resource(path) else {
         if writes::is_action_target(state, path) {
             return method_not_allowed("POST");
@@ -277,7 +282,6 @@ fn mockup_resource(
     };
 
     match *method {
-        Method::GET | Method::HEAD => resource_response(headers, &state.render(&resource, &uri, options)),
         Method::PATCH => writes::patch(state, path, headers, body),
         _ => method_not_allowed(writes::allowed_methods(state, &uri, &resource)),
     }

@@ -8,6 +8,7 @@ mod auth;
 mod expand;
 mod fault_layer;
 mod handler;
+mod rendered;
 mod response;
 mod session;
 mod state;
@@ -31,6 +32,7 @@ use session::SessionTable;
 use state::Overlay;
 use view::QueryOptions;
 
+pub(crate) use rendered::RenderCache;
 pub use accounting::Stats;
 pub use state::Event;
 
@@ -135,9 +137,45 @@ impl BmcState {
     /// Returns the body to serve for `resource` at `uri`, with paging and `$expand` applied.
     fn render(&self, resource: &serde_json::Value, uri: &str, options: QueryOptions) -> serde_json::Value {
         let overlay = self.overlay();
-        let lookup = |target: &str| overlay.resource(&self.mockup, target).map(|(_, resource)| resource);
-        view::render(resource, uri, options, &self.config, &lookup)
+        render_with(&overlay, &self.mockup, &self.config, resource, uri, options)
     }
+
+    /// Returns the serialized body to serve for the mockup resource at `path`, `None` when
+    /// there is none. While no write has changed this BMC's resources, the body is rendered
+    /// once and shared with the other BMCs that serve the same mockup.
+    fn rendered(&self, path: &str, options: QueryOptions) -> Option<Arc<rendered::Rendered>> {
+        let overlay = self.overlay();
+        let (uri, resource) = overlay.resource(&self.mockup, path)?;
+        let render = || render_with(&overlay, &self.mockup, &self.config, &resource, &uri, options);
+        if !overlay.is_pristine() {
+            return Some(Arc::new(rendered::Rendered::new(&render())));
+        }
+        let key = rendered::RenderKey {
+            uri: uri.clone(),
+            options,
+            expand: self.config.expand,
+            sessions: self.config.sessions,
+            page_size: self.config.page_size,
+        };
+        Some(self.mockup.renders.get_or_render(key, render))
+    }
+}
+
+/// Renders `resource` at `uri` as `overlay` serves it: the service root adjusted to the
+/// config, and any other resource with paging and `$expand` applied.
+fn render_with(
+    overlay: &Overlay,
+    mockup: &Mockup,
+    config: &BmcConfig,
+    resource: &serde_json::Value,
+    uri: &str,
+    options: QueryOptions,
+) -> serde_json::Value {
+    if uri == handler::SERVICE_ROOT_URI {
+        return view::service_root(resource, config);
+    }
+    let lookup = |target: &str| overlay.resource(mockup, target).map(|(_, resource)| resource);
+    view::render(resource, uri, options, config, &lookup)
 }
 
 /// A running mock BMC. Dropping it stops the server without waiting.

@@ -4,6 +4,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::rendered::Rendered;
+
 /// The Base message registry version that error message ids cite.
 const BASE_REGISTRY: &str = "Base.1.15";
 
@@ -15,18 +17,21 @@ pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
 /// Returns `body` with status 200 and its `ETag`, or an empty 304 when the request's
 /// `If-None-Match` lists that ETag.
 pub(crate) fn resource_response(request_headers: &HeaderMap, body: &Value) -> Response {
-    let text = body.to_string();
-    let etag = etag_of(&text);
-    let not_modified = etag_listed(request_headers.get(header::IF_NONE_MATCH), &etag);
+    rendered_response(request_headers, &Rendered::new(body))
+}
+
+/// Returns a body rendered before as [`resource_response`] does.
+pub(crate) fn rendered_response(request_headers: &HeaderMap, rendered: &Rendered) -> Response {
+    let not_modified = etag_listed(request_headers.get(header::IF_NONE_MATCH), &rendered.etag);
 
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (StatusCode::OK, text).into_response()
+        (StatusCode::OK, rendered.text.clone()).into_response()
     };
     response.headers_mut().insert(
         header::ETAG,
-        HeaderValue::from_str(&etag).expect("hex ETag is a valid header value"),
+        HeaderValue::from_str(&rendered.etag).expect("hex ETag is a valid header value"),
     );
     response
 }

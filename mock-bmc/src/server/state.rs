@@ -48,6 +48,11 @@ impl Overlay {
         Some((uri.to_string(), resource.clone()))
     }
 
+    /// True while no write has changed a resource, so the BMC serves the mockup as it is.
+    pub fn is_pristine(&self) -> bool {
+        self.resources.is_empty()
+    }
+
     /// Replaces the resource stored under `uri`, which must be a URI the mockup contains.
     pub fn store(&mut self, uri: &str, resource: Value) {
         self.resources.insert(uri.to_string(), resource);

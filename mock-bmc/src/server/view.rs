@@ -7,7 +7,7 @@ use super::BmcConfig;
 use super::expand::{Expand, MAX_LEVELS, expand};
 
 /// Query options that mock BMCs honour. Other options are ignored.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct QueryOptions {
     /// `$skip=n`: members to leave out at the start of a collection.
     pub skip: Option<usize>,
