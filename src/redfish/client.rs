@@ -108,8 +108,6 @@ pub enum ClientError {
 struct BmcEntry {
     /// In-flight permits, so that several sessions on one BMC share its limit.
     limit: Arc<Semaphore>,
-    /// The BMC's own HTTP client when pinning is on; `None` uses the shared one.
-    http: Option<reqwest::Client>,
 }
 
 /// Certificate pins and the verifier for BMCs without one.
@@ -122,7 +120,9 @@ struct Pinning {
 /// The HTTPS client of a scan; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct RedfishClient {
-    http: reqwest::Client,
+    /// The TLS configuration of BMCs without a pin. Its clones share one store of TLS
+    /// sessions, so a BMC's second connection resumes the first one's session.
+    tls: rustls::ClientConfig,
     pinning: Option<Pinning>,
     options: Arc<ClientOptions>,
     allowed: AllowedNets,
@@ -139,7 +139,9 @@ impl RedfishClient {
         }
         let allowed = AllowedNets::new(options.allow_nets.clone());
         let verifier = tls::base_verifier(options.insecure, options.ca_file.as_deref())?;
-        let http = build_http(verifier.clone(), options, &allowed)?;
+        let tls = tls::client_config(verifier.clone())?;
+        // Built once here so that an unusable setting fails the scan before any BMC is read.
+        build_http(tls.clone(), options, &allowed)?;
         let pinning = match &options.known_bmcs {
             Some(path) => Some(Pinning {
                 known: Arc::new(KnownBmcs::load(path, options.record_new_bmcs)?),
@@ -149,7 +151,7 @@ impl RedfishClient {
         };
 
         Ok(RedfishClient {
-            http,
+            tls,
             pinning,
             options: Arc::new(options.clone()),
             allowed,
@@ -217,28 +219,40 @@ impl RedfishClient {
         self.background.wait().await;
     }
 
+    /// Returns a connection to `bmc` with an HTTP client of its own.
+    ///
+    /// Each login gets its own client, so its TLS connections close when the session and
+    /// its logout are done. A shared client would keep two idle connections open to every
+    /// BMC of the scan until the scan ends: memory in the scanner, and connection slots of
+    /// BMCs that allow only a few.
     fn connection(
         &self,
         bmc: &BmcAddress,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<BmcConnection, RedfishError> {
-        let mut bmcs = self.bmcs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if !bmcs.contains_key(bmc) {
-            let http = match &self.pinning {
-                Some(pinning) => Some(self.pinned_http(bmc, pinning)?),
-                None => None,
-            };
-            let entry = BmcEntry {
-                limit: Arc::new(Semaphore::new(self.options.max_in_flight)),
-                http,
-            };
-            bmcs.insert(bmc.clone(), entry);
+        let limit = {
+            let mut bmcs = self.bmcs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            bmcs.entry(bmc.clone())
+                .or_insert_with(|| BmcEntry {
+                    limit: Arc::new(Semaphore::new(self.options.max_in_flight)),
+                })
+                .limit
+                .clone()
+        };
+        let mut tls = self.tls.clone();
+        if let Some(pinning) = &self.pinning {
+            let verifier = PinningVerifier::new(bmc, pinning.known.clone(), pinning.fallback.clone());
+            tls.dangerous().set_certificate_verifier(Arc::new(verifier));
         }
-        let entry = &bmcs[bmc];
+        let http = build_http(tls, &self.options, &self.allowed).map_err(|err| RedfishError::Tls {
+            bmc: bmc.to_string(),
+            cause: err.to_string(),
+        })?;
         Ok(BmcConnection {
-            http: entry.http.clone().unwrap_or_else(|| self.http.clone()),
+            http,
+            base: bmc.url(),
             bmc: bmc.clone(),
-            limit: entry.limit.clone(),
+            limit,
             request_timeout: self.options.request_timeout,
             connect_timeout: self.options.connect_timeout,
             retry: self.options.retry.clone(),
@@ -247,27 +261,13 @@ impl RedfishClient {
             background: self.background.clone(),
         })
     }
-
-    /// Builds the HTTP client of one BMC, whose verifier checks that BMC's pin.
-    fn pinned_http(&self, bmc: &BmcAddress, pinning: &Pinning) -> Result<reqwest::Client, RedfishError> {
-        let verifier = Arc::new(PinningVerifier::new(
-            bmc,
-            pinning.known.clone(),
-            pinning.fallback.clone(),
-        ));
-        build_http(verifier, &self.options, &self.allowed).map_err(|err| RedfishError::Tls {
-            bmc: bmc.to_string(),
-            cause: err.to_string(),
-        })
-    }
 }
 
 fn build_http(
-    verifier: Arc<dyn ServerCertVerifier>,
+    tls: rustls::ClientConfig,
     options: &ClientOptions,
     allowed: &AllowedNets,
 ) -> Result<reqwest::Client, ClientError> {
-    let tls = tls::client_config(verifier)?;
     let mut builder = reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .http1_only()

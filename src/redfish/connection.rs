@@ -30,6 +30,8 @@ const MAX_MESSAGE_CHARS: usize = 300;
 pub(crate) struct BmcConnection {
     pub(crate) http: reqwest::Client,
     pub(crate) bmc: BmcAddress,
+    /// `bmc` as a URL, parsed once: every request resolves its path against it.
+    pub(crate) base: Url,
     /// Permits for requests in flight, shared by every session on this BMC.
     pub(crate) limit: Arc<Semaphore>,
     pub(crate) request_timeout: Duration,
@@ -100,12 +102,12 @@ pub(crate) enum Replay {
 impl BmcConnection {
     /// Resolves a path or absolute URL on this BMC, rejecting any other origin.
     pub(crate) fn resolve(&self, uri: &str) -> Result<Url, RedfishError> {
-        let url = self.bmc.url().join(uri).map_err(|err| RedfishError::Protocol {
+        let url = self.base.join(uri).map_err(|err| RedfishError::Protocol {
             bmc: self.bmc.to_string(),
             uri: uri.to_string(),
             detail: format!("invalid link: {err}"),
         })?;
-        if !self.bmc.is_same_origin(&url) {
+        if url.origin() != self.base.origin() {
             return Err(RedfishError::OtherOrigin {
                 bmc: self.bmc.to_string(),
                 uri: uri.to_string(),
@@ -239,7 +241,7 @@ impl BmcConnection {
     async fn exchange(&self, uri: &str, request: RequestBuilder) -> Result<Reply, RedfishError> {
         let mut response = request.send().await.map_err(|err| self.transport_error(uri, &err))?;
         let status = response.status();
-        let headers = response.headers().clone();
+        let headers = std::mem::take(response.headers_mut());
 
         let mut body = Vec::new();
         let mut body_error = None;
