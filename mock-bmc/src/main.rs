@@ -102,7 +102,7 @@ struct GenerateArgs {
     role: String,
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     init_logging();
 
