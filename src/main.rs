@@ -237,7 +237,7 @@ struct ScanArgs {
     max_in_flight: usize,
 
     /// Nodes scanned at the same time.
-    #[arg(long, value_name = "N", default_value_t = 64, value_parser = at_least_one)]
+    #[arg(long, value_name = "N", default_value_t = rackcheck::scan::DEFAULT_CONCURRENCY, value_parser = at_least_one)]
     concurrency: usize,
 
     /// Log more (repeat for more detail); RUST_LOG overrides.
@@ -373,8 +373,15 @@ impl ScanArgs {
     }
 }
 
+/// mimalloc rather than the system allocator: a scan of many BMCs allocates and frees
+/// parsed JSON bodies from several threads, which glibc's allocator serves with more CPU and
+/// more memory held (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    rackcheck::scan::raise_open_file_limit();
     init_logging(match &cli.command {
         Command::Scan { options, .. } | Command::Demo { options, .. } => (options.verbose, options.quiet),
         Command::Requirements { .. }

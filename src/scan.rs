@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::capture::{Recorded, Recorder};
@@ -26,6 +26,12 @@ use crate::redfish::{ClientOptions, RedfishClient};
 
 /// Version of the JSON report schema; raised on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// Nodes scanned at the same time by default. A node takes a few hundred kilobytes while it
+/// is read, and with the default of 2 requests in flight per BMC two connections: 256 nodes
+/// keep a scan under 300 MB and 600 open files, and keep two cores busy on a thousand BMCs
+/// that answer in 50 ms (see BENCHMARKS.md).
+pub const DEFAULT_CONCURRENCY: usize = 256;
 
 /// Options of one scan beyond the Redfish client's.
 #[derive(Debug, Clone)]
@@ -53,7 +59,7 @@ impl Default for ScanOptions {
     fn default() -> Self {
         ScanOptions {
             client: ClientOptions::default(),
-            concurrency: 64,
+            concurrency: DEFAULT_CONCURRENCY,
             node_deadline: Duration::from_secs(300),
             progress: None,
             capture: None,
@@ -177,21 +183,49 @@ pub async fn scan_until(
     cancel: impl Future<Output = ()>,
 ) -> Result<Option<ScanReport>, crate::redfish::ClientError> {
     let client = RedfishClient::new(&options.client)?;
+    let context = Arc::new(NodeContext {
+        client: client.clone(),
+        credentials: credentials.clone(),
+        profile: profile.clone(),
+        options: options.clone(),
+    });
 
-    let all_nodes = futures::stream::iter(&inventory.nodes)
-        .map(|node| {
-            let span = info_span!("node", hostname = %node.hostname, bmc = %node.bmc);
-            scan_node(&client, node, credentials, profile, options).instrument(span)
-        })
-        .buffer_unordered(options.concurrency.max(1))
-        .collect::<Vec<NodeReport>>();
-    let finished = tokio::select! {
-        nodes = all_nodes => Some(nodes),
-        () = cancel => {
-            warn!("scan cancelled; logging out of every open session");
-            None
+    // Each node runs as a task of its own, so that a multi-threaded runtime spreads the
+    // nodes' parsing and judging over its threads.
+    let mut running = JoinSet::new();
+    let mut nodes = Vec::with_capacity(inventory.nodes.len());
+    let finished = {
+        let all_nodes = async {
+            let mut waiting = inventory.nodes.iter();
+            loop {
+                while running.len() < options.concurrency.max(1) {
+                    let Some(node) = waiting.next() else { break };
+                    let span = info_span!("node", hostname = %node.hostname, bmc = %node.bmc);
+                    let context = context.clone();
+                    let node = node.clone();
+                    running.spawn(async move { context.scan(&node).await }.instrument(span));
+                }
+                match running.join_next().await {
+                    Some(Ok(report)) => nodes.push(report),
+                    Some(Err(err)) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+                    Some(Err(_)) => {}
+                    None => break,
+                }
+            }
+        };
+        tokio::select! {
+            () = all_nodes => true,
+            () = cancel => {
+                warn!("scan cancelled; logging out of every open session");
+                false
+            }
         }
     };
+
+    // A node task that is cut off drops its session, which deletes itself in the background;
+    // waiting for the aborted tasks makes sure every such deletion has started.
+    running.abort_all();
+    while running.join_next().await.is_some() {}
 
     // Sessions of nodes cut off by the deadline or the cancellation are deleted by tasks.
     let grace = options.client.request_timeout.saturating_mul(2);
@@ -201,9 +235,9 @@ pub async fn scan_until(
             "some sessions could not be deleted in time; the BMCs expire them later"
         );
     }
-    let Some(mut nodes) = finished else {
+    if !finished {
         return Ok(None);
-    };
+    }
 
     // Report in inventory order, whatever order the nodes finished in.
     nodes.sort_by_key(|report| {
@@ -222,6 +256,34 @@ pub async fn scan_until(
         nodes,
         rack,
     }))
+}
+
+/// Raises the soft limit of open files to the hard limit. A scan holds up to
+/// `--max-in-flight` connections per node in progress, so large `--concurrency` values pass
+/// the common soft limit of 1,024. Failure leaves the limit as it was.
+pub fn raise_open_file_limit() {
+    // SAFETY: getrlimit and setrlimit only read or write the struct passed by pointer.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// What every node of a scan shares, owned so that each node can run as a task.
+struct NodeContext {
+    client: RedfishClient,
+    credentials: CredentialStore,
+    profile: Profile,
+    options: ScanOptions,
+}
+
+impl NodeContext {
+    async fn scan(&self, node: &Node) -> NodeReport {
+        scan_node(&self.client, node, &self.credentials, &self.profile, &self.options).await
+    }
 }
 
 /// Lists the nodes of a report in the form the rack-wide rules read.

@@ -41,14 +41,16 @@ struct Args {
     /// Mockup folder that every BMC serves.
     #[arg(long, default_value = "mock-bmc/mockups/dell-xe9680-h100")]
     mockup: PathBuf,
-    /// Let the mock BMCs honour `$expand` and advertise it.
+    /// Make the mock BMCs ignore `$expand` and not advertise it. By default they honour it,
+    /// as the iDRAC that the default mockup was shaped after does.
     #[arg(long)]
-    expand: bool,
+    no_expand: bool,
     /// Port of every mock BMC; 0 picks one that is free on 127.0.1.1.
     #[arg(long, default_value_t = 0)]
     port: u16,
-    /// Nodes scanned at the same time; 0 scans every node at once.
-    #[arg(long, default_value_t = 0)]
+    /// Nodes scanned at the same time (the scanner's `--concurrency`); 0 scans every node
+    /// at once.
+    #[arg(long, default_value_t = rackcheck::scan::DEFAULT_CONCURRENCY)]
     concurrency: usize,
     /// Requests in flight per BMC (the scanner's `--max-in-flight`).
     #[arg(long, default_value_t = 2)]
@@ -61,6 +63,29 @@ struct Args {
 /// The mock rack's process, killed when dropped so that no error path leaves it running.
 struct MockRack {
     child: Child,
+}
+
+impl MockRack {
+    /// CPU time of the rack's process (user and system), from `/proc/PID/stat`. The mock
+    /// shares the machine's cores with the scanner, so its cost bounds the scan's wall time.
+    fn cpu_time(&self) -> anyhow::Result<Duration> {
+        let path = format!("/proc/{}/stat", self.child.id());
+        let stat = std::fs::read_to_string(&path).with_context(|| format!("failed to read {path}"))?;
+        // Fields after the command name, which is in parentheses and may contain spaces:
+        // utime and stime are the 14th and 15th fields of the line, in clock ticks.
+        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks = |index: usize| -> anyhow::Result<u64> {
+            fields
+                .get(index)
+                .and_then(|field| field.parse().ok())
+                .with_context(|| format!("invalid {path}"))
+        };
+        let total = ticks(11)? + ticks(12)?;
+        // SAFETY: sysconf only reads a configuration value.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Ok(Duration::from_millis(total * 1000 / per_second))
+    }
 }
 
 impl Drop for MockRack {
@@ -95,19 +120,6 @@ fn peak_rss_mib() -> anyhow::Result<f64> {
         .and_then(|value| value.parse().ok())
         .context("invalid VmHWM line in /proc/self/status")?;
     Ok(kib / 1024.0)
-}
-
-/// Raises the soft open-file limit to the hard limit: each node holds up to `--max-in-flight`
-/// connections, so a thousand nodes pass the common soft limit of 1,024.
-fn raise_open_file_limit() {
-    // SAFETY: getrlimit and setrlimit only read or write the struct passed by pointer.
-    unsafe {
-        let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
 }
 
 fn mock_bmc_binary(args: &Args) -> anyhow::Result<PathBuf> {
@@ -152,7 +164,7 @@ fn start_rack(args: &Args, inventory: &Path) -> anyhow::Result<MockRack> {
         )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    if args.expand {
+    if !args.no_expand {
         command.arg("--expand");
     }
     let mut child = command.spawn().context("failed to start mock-bmc")?;
@@ -304,7 +316,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.bmcs == 0 || args.latency_ms == 0 || args.max_in_flight == 0 {
         bail!("--bmcs, --latency-ms and --max-in-flight must be at least 1");
     }
-    raise_open_file_limit();
+    rackcheck::scan::raise_open_file_limit();
     let workdir = tempfile::tempdir().context("failed to create a temporary folder")?;
     let inventory_file = workdir.path().join("inventory.csv");
 
@@ -316,7 +328,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         inventory.nodes.len(),
         started.elapsed().as_secs_f64(),
         args.latency_ms,
-        if args.expand { "on" } else { "off" }
+        if args.no_expand { "off" } else { "on" }
     );
 
     let credentials = CredentialStore::with_default(Credentials::new(MOCK_USERNAME, MOCK_PASSWORD));
@@ -327,11 +339,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let options = scan_options(concurrency, args.max_in_flight);
 
+    let mock_cpu_before = rack.cpu_time()?;
     let cpu_before = cpu_time();
     let scan_started = Instant::now();
     let report = scan(&inventory, &credentials, &Profile::builtin(), &options).await?;
     let wall = scan_started.elapsed();
     let cpu = cpu_time() - cpu_before;
+    let mock_cpu = rack.cpu_time()? - mock_cpu_before;
 
     let errors = node_errors(&report);
     for error in errors.iter().take(5) {
@@ -366,8 +380,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.max_in_flight, args.latency_ms
     );
     println!(
-        "scanner CPU {:.2}s ({cpu_ms_per_node:.2} ms per node), peak RSS {peak_rss:.1} MiB",
-        cpu.as_secs_f64()
+        "scanner CPU {:.2}s ({cpu_ms_per_node:.2} ms per node), peak RSS {peak_rss:.1} MiB; mock rack CPU {:.2}s ({:.2} ms per node)",
+        cpu.as_secs_f64(),
+        mock_cpu.as_secs_f64(),
+        mock_cpu.as_secs_f64() * 1000.0 / bmcs as f64
     );
 
     let round = |value: f64, places: i32| (value * 10f64.powi(places)).round() / 10f64.powi(places);
@@ -386,6 +402,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The allocator of the `rackcheck` binary, so that the bench measures what a scan costs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
