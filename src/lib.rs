@@ -14,6 +14,7 @@ pub mod handoff;
 pub mod inband;
 pub mod inventory;
 pub mod policy;
+pub mod process;
 pub mod redfish;
 pub mod report;
 pub mod rescan;

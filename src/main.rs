@@ -381,7 +381,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    rackcheck::scan::raise_open_file_limit();
+    rackcheck::process::prepare_for_scans();
     init_logging(match &cli.command {
         Command::Scan { options, .. } | Command::Demo { options, .. } => (options.verbose, options.quiet),
         Command::Requirements { .. }

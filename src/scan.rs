@@ -258,20 +258,6 @@ pub async fn scan_until(
     }))
 }
 
-/// Raises the soft limit of open files to the hard limit. A scan holds up to
-/// `--max-in-flight` connections per node in progress, so large `--concurrency` values pass
-/// the common soft limit of 1,024. Failure leaves the limit as it was.
-pub fn raise_open_file_limit() {
-    // SAFETY: getrlimit and setrlimit only read or write the struct passed by pointer.
-    unsafe {
-        let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
 /// What every node of a scan shares, owned so that each node can run as a task.
 struct NodeContext {
     client: RedfishClient,

@@ -316,7 +316,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.bmcs == 0 || args.latency_ms == 0 || args.max_in_flight == 0 {
         bail!("--bmcs, --latency-ms and --max-in-flight must be at least 1");
     }
-    rackcheck::scan::raise_open_file_limit();
+    rackcheck::process::prepare_for_scans();
     let workdir = tempfile::tempdir().context("failed to create a temporary folder")?;
     let inventory_file = workdir.path().join("inventory.csv");
 
