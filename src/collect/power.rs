@@ -66,19 +66,24 @@ fn host_chassis(host: &Value, chassis: &[Resource]) -> HashSet<String> {
 }
 
 async fn chassis_power<F: Fetch>(walker: &Walker<'_, F>, (_, doc): &Resource) -> ChassisPower {
-    let subsystem = async {
-        match json::link(doc, "/PowerSubsystem") {
-            Some(uri) => power_subsystem(walker, &uri).await,
-            None => ChassisPower::default(),
-        }
+    let mut subsystem = match json::link(doc, "/PowerSubsystem") {
+        Some(uri) => power_subsystem(walker, &uri).await,
+        None => ChassisPower::default(),
     };
-    let legacy = async {
-        match json::link(doc, "/Power") {
-            Some(uri) => legacy_power(walker, &uri).await,
-            None => ChassisPower::default(),
-        }
+
+    // The older Power resource is read only for what PowerSubsystem leaves out: supplies,
+    // their capacity or the redundancy group. Most current BMCs list all three, and Power is
+    // the largest resource of many chassis.
+    let complete = !subsystem.supplies.is_empty()
+        && !subsystem.redundancy.is_empty()
+        && subsystem.supplies.iter().all(|supply| supply.capacity_watts.is_some());
+    if complete {
+        return subsystem;
+    }
+    let legacy = match json::link(doc, "/Power") {
+        Some(uri) => legacy_power(walker, &uri).await,
+        None => ChassisPower::default(),
     };
-    let (mut subsystem, legacy) = future::join(subsystem, legacy).await;
 
     // PowerSubsystem replaces Power for the same supplies, and their names and serials need
     // not agree (the DMTF sample names a bay "Power Supply Bay 1" in one, "PSU 1" in the
