@@ -27,10 +27,10 @@ use crate::redfish::{ClientOptions, RedfishClient};
 /// Version of the JSON report schema; raised on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Nodes scanned at the same time by default. A node takes a few hundred kilobytes while it
-/// is read, and with the default of 2 requests in flight per BMC two connections: 256 nodes
-/// keep a scan under 300 MB and 600 open files, and keep two cores busy on a thousand BMCs
-/// that answer in 50 ms (see BENCHMARKS.md).
+/// Nodes scanned at the same time by default. A node in progress holds a few hundred
+/// kilobytes and up to `--max-in-flight` connections, so 256 nodes stay under 300 MB and
+/// about 600 open files (BENCHMARKS.md has the measurements), while a rack of a thousand
+/// BMCs takes four waves of one node's time.
 pub const DEFAULT_CONCURRENCY: usize = 256;
 
 /// Options of one scan beyond the Redfish client's.
