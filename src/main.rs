@@ -373,9 +373,9 @@ impl ScanArgs {
     }
 }
 
-/// mimalloc rather than the system allocator: a scan of many BMCs allocates and frees
-/// parsed JSON bodies from several threads, which glibc's allocator serves with more CPU and
-/// more memory held (see BENCHMARKS.md).
+/// mimalloc rather than the system allocator, because a scan of many BMCs allocates and
+/// frees parsed JSON bodies from several threads: with glibc's allocator the scanner used
+/// about 10% more CPU in one run of `rackcheck-bench` (see BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -27,7 +27,7 @@ use crate::redfish::{ClientOptions, RedfishClient};
 /// Version of the JSON report schema; raised on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Nodes scanned at the same time by default. A node in progress holds a few hundred
+/// Nodes scanned at the same time by default. A node in progress uses a few hundred
 /// kilobytes and up to `--max-in-flight` connections, so 256 nodes stay under 300 MB and
 /// about 600 open files (BENCHMARKS.md has the measurements), while a rack of a thousand
 /// BMCs takes four waves of one node's time.

@@ -5,9 +5,9 @@
 //! be read becomes a [`Problem`] and the walk goes on without it.
 //!
 //! The cache keeps each body as compact JSON text, and the parsed body only while a reader
-//! holds it (see [`Kept`]). A parsed body takes about ten times the memory of its text, and
-//! most resources are read once, so a scan of a thousand BMCs at once keeps a few hundred
-//! kilobytes per node instead of the whole parsed tree.
+//! still uses it (see [`CachedBody`]). A parsed body takes about seven times the memory of
+//! its text, and most resources are read once, so a node in progress keeps its text rather
+//! than its whole parsed tree.
 //!
 //! Where the service root advertises `$expand`, collections are read with their members
 //! inline (see [`Walker::use_expand`]). Inline members that look complete are stored in the
@@ -27,8 +27,8 @@ use crate::redfish::{Fetch, RedfishError, canonical_path};
 
 type Response = Result<Arc<Value>, Arc<RedfishError>>;
 
-/// What the cache holds for one URI once its request has finished.
-type Stored = Result<Arc<Kept>, Arc<RedfishError>>;
+/// The cache's entry for one URI once its request has finished.
+type Stored = Result<Arc<CachedBody>, Arc<RedfishError>>;
 
 /// Stops paging after this many pages. A next link back to a visited page stops it sooner.
 const MAX_PAGES: usize = 1000;
@@ -101,7 +101,7 @@ impl<'a, F: Fetch> Walker<'a, F> {
                     let fetch = self.fetch;
                     async move {
                         let doc = fetch.get(&key).await.map_err(Arc::new)?;
-                        Ok(Arc::new(Kept::fetched(doc)))
+                        Ok(Arc::new(CachedBody::fetched(doc)))
                     }
                     .boxed()
                     .shared()
@@ -116,19 +116,21 @@ impl<'a, F: Fetch> Walker<'a, F> {
     fn remember(&self, uri: &str, doc: &Arc<Value>) {
         let Some(key) = normalize(uri) else { return };
         let mut cache = self.cache.lock().expect("walker cache lock poisoned");
-        cache
-            .entry(key)
-            .or_insert_with(|| future::ready(Ok(Arc::new(Kept::remembered(doc)))).boxed().shared());
+        cache.entry(key).or_insert_with(|| {
+            future::ready(Ok(Arc::new(CachedBody::remembered(doc))))
+                .boxed()
+                .shared()
+        });
     }
 
-    /// Replaces what the cache holds for `uri`, which must be cached already. An expanded
+    /// Replaces the cache's entry for `uri`, which must be cached already. An expanded
     /// page is replaced by a copy whose members are references, once the members themselves
     /// are remembered, so that their text is not kept twice.
     fn replace(&self, uri: &str, doc: &Value) {
         let Some(key) = normalize(uri) else { return };
         let mut cache = self.cache.lock().expect("walker cache lock poisoned");
         if let Some(entry) = cache.get_mut(&key) {
-            *entry = future::ready(Ok(Arc::new(Kept::stored(doc)))).boxed().shared();
+            *entry = future::ready(Ok(Arc::new(CachedBody::stored(doc)))).boxed().shared();
         }
     }
 
@@ -379,12 +381,12 @@ fn push_members(page: Arc<Value>, expanded: bool, members: &mut Vec<Member>) -> 
     (owned && any_inline).then_some(page)
 }
 
-/// A cached body: its compact JSON text, and the parsed body while a reader holds it.
+/// A cached body: its compact JSON text, and the parsed body while a reader still uses it.
 ///
 /// The first reader of a fetched body gets the parsed body that came with the response.
-/// Later readers share it while anyone still holds it, and otherwise parse the text again,
+/// Later readers share it while anyone still uses it, and otherwise parse the text again,
 /// which costs far less than keeping every parsed body of a node until the node is done.
-struct Kept {
+struct CachedBody {
     text: Box<[u8]>,
     parsed: Mutex<Parsed>,
 }
@@ -395,11 +397,11 @@ struct Parsed {
     weak: Weak<Value>,
 }
 
-impl Kept {
+impl CachedBody {
     /// Keeps a body fetched from the BMC, handing the parsed body to its first reader.
-    fn fetched(doc: Value) -> Kept {
+    fn fetched(doc: Value) -> CachedBody {
         let doc = Arc::new(doc);
-        Kept {
+        CachedBody {
             text: serialize(&doc),
             parsed: Mutex::new(Parsed {
                 weak: Arc::downgrade(&doc),
@@ -408,9 +410,9 @@ impl Kept {
         }
     }
 
-    /// Keeps a body that its reader already holds, such as an inline collection member.
-    fn remembered(doc: &Arc<Value>) -> Kept {
-        Kept {
+    /// Keeps a body that its reader already has, such as an inline collection member.
+    fn remembered(doc: &Arc<Value>) -> CachedBody {
+        CachedBody {
             text: serialize(doc),
             parsed: Mutex::new(Parsed {
                 first: None,
@@ -419,9 +421,9 @@ impl Kept {
         }
     }
 
-    /// Keeps a body that no reader holds.
-    fn stored(doc: &Value) -> Kept {
-        Kept {
+    /// Keeps a body that no reader has.
+    fn stored(doc: &Value) -> CachedBody {
+        CachedBody {
             text: serialize(doc),
             parsed: Mutex::new(Parsed {
                 first: None,

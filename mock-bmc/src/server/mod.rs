@@ -32,8 +32,8 @@ use session::SessionTable;
 use state::Overlay;
 use view::QueryOptions;
 
-pub(crate) use rendered::RenderCache;
 pub use accounting::Stats;
+pub(crate) use rendered::RenderCache;
 pub use state::Event;
 
 /// Listen address, credentials and behaviour of one mock BMC.

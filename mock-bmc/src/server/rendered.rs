@@ -1,9 +1,9 @@
 //! Response bodies rendered once per mockup and shared by every BMC that serves it unchanged.
 //!
-//! A generated rack has a thousand BMCs serving one mockup, and a scan asks each of them for
-//! the same URIs. Rendering a body (paging, `$expand`, serialization and its ETag) once per
-//! URI and query, instead of once per request, keeps the mock's CPU cost per request close
-//! to that of HTTP and TLS alone, so that a benchmark measures the scanner rather than the mock.
+//! A generated rack has a thousand BMCs serving one mockup, and a scan requests the same
+//! URIs from each of them. Rendering a body (paging, `$expand`, serialization and its ETag)
+//! once per URI and query, instead of once per request, leaves the mock's CPU cost per
+//! request to HTTP and TLS, so that a benchmark measures the scanner rather than the mock.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
