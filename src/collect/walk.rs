@@ -112,15 +112,16 @@ impl<'a, F: Fetch> Walker<'a, F> {
     }
 
     /// Stores `doc` as the response for `uri` unless the URI is already cached, so a later
-    /// read of an inline member sends no request.
-    fn remember(&self, uri: &str, doc: &Arc<Value>) {
-        let Some(key) = normalize(uri) else { return };
+    /// read of an inline member sends no request. Returns whether `doc` was stored.
+    fn remember(&self, uri: &str, doc: &Arc<Value>) -> bool {
+        let Some(key) = normalize(uri) else { return false };
         let mut cache = self.cache.lock().expect("walker cache lock poisoned");
-        cache.entry(key).or_insert_with(|| {
-            future::ready(Ok(Arc::new(CachedBody::remembered(doc))))
-                .boxed()
-                .shared()
-        });
+        if cache.contains_key(&key) {
+            return false;
+        }
+        let body = future::ready(Ok(Arc::new(CachedBody::remembered(doc))));
+        cache.insert(key, body.boxed().shared());
+        true
     }
 
     /// Replaces the cache's entry for `uri`, which must be cached already. An expanded
@@ -215,14 +216,19 @@ impl<'a, F: Fetch> Walker<'a, F> {
 
         if expanded {
             self.verify_expanded(collection, &mut members).await;
+            let mut all_remembered = true;
             for (uri, doc) in &members {
                 if let Some(doc) = doc {
-                    self.remember(uri, doc);
+                    all_remembered &= self.remember(uri, doc);
                 }
             }
             // A later listing of this collection finds the members by reference in the cache.
-            for (page_uri, skeleton) in expanded_pages {
-                self.replace(&page_uri, &skeleton);
+            // A member whose URI was cached before (a failed GET, say) keeps only its inline
+            // copy, so the pages are then kept whole.
+            if all_remembered {
+                for (page_uri, skeleton) in expanded_pages {
+                    self.replace(&page_uri, &skeleton);
+                }
             }
         }
         Some(Ok(members))
@@ -701,6 +707,26 @@ mod expand_tests {
             None,
             "later collections are read without $expand"
         );
+    }
+
+    #[tokio::test]
+    async fn second_listing_keeps_member_after_failed_get() {
+        let mut fetch = bmc(Some(json!({"Members": [dimm("A1"), dimm("A2")]})));
+        fetch.resources.remove(&format!("{COLLECTION}/A1"));
+        let walker = Walker::new(&fetch);
+        walker.use_expand(&expand_root());
+        assert!(matches!(
+            walker.try_get(&format!("{COLLECTION}/A1")).await,
+            Some(Err(_))
+        ));
+
+        let first = walker.member_docs(COLLECTION).await;
+        let second = walker.member_docs(COLLECTION).await;
+
+        assert_eq!(first.len(), 2);
+        assert_eq!(second.len(), 2, "{second:?}");
+        assert_eq!(second[0].1["Id"], "A1");
+        assert_eq!(fetch.requests.lock().unwrap().len(), 2);
     }
 
     #[tokio::test]
