@@ -108,6 +108,9 @@ pub enum ClientError {
 struct BmcEntry {
     /// In-flight permits, so that several sessions on one BMC share its limit.
     limit: Arc<Semaphore>,
+    /// The BMC's pin verifier when pinning is on. It is kept for the scan because rustls
+    /// resumes a TLS session only under the verifier that made it.
+    verifier: Option<Arc<dyn ServerCertVerifier>>,
 }
 
 /// Certificate pins and the verifier for BMCs without one.
@@ -230,19 +233,20 @@ impl RedfishClient {
         bmc: &BmcAddress,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<BmcConnection, RedfishError> {
-        let limit = {
+        let (limit, verifier) = {
             let mut bmcs = self.bmcs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            bmcs.entry(bmc.clone())
-                .or_insert_with(|| BmcEntry {
-                    limit: Arc::new(Semaphore::new(self.options.max_in_flight)),
-                })
-                .limit
-                .clone()
+            let entry = bmcs.entry(bmc.clone()).or_insert_with(|| BmcEntry {
+                limit: Arc::new(Semaphore::new(self.options.max_in_flight)),
+                verifier: self.pinning.as_ref().map(|pinning| {
+                    let verifier = PinningVerifier::new(bmc, pinning.known.clone(), pinning.fallback.clone());
+                    Arc::new(verifier) as Arc<dyn ServerCertVerifier>
+                }),
+            });
+            (entry.limit.clone(), entry.verifier.clone())
         };
         let mut tls = self.tls.clone();
-        if let Some(pinning) = &self.pinning {
-            let verifier = PinningVerifier::new(bmc, pinning.known.clone(), pinning.fallback.clone());
-            tls.dangerous().set_certificate_verifier(Arc::new(verifier));
+        if let Some(verifier) = verifier {
+            tls.dangerous().set_certificate_verifier(verifier);
         }
         let http = build_http(tls, &self.options, &self.allowed).map_err(|err| RedfishError::Tls {
             bmc: bmc.to_string(),
