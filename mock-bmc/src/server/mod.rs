@@ -145,18 +145,21 @@ impl BmcState {
     /// once and shared with the other BMCs that serve the same mockup.
     fn rendered(&self, path: &str, options: QueryOptions) -> Option<Arc<rendered::Rendered>> {
         let overlay = self.overlay();
-        let (uri, resource) = overlay.resource(&self.mockup, path)?;
-        let render = || render_with(&overlay, &self.mockup, &self.config, &resource, &uri, options);
         if !overlay.is_pristine() {
-            return Some(Arc::new(rendered::Rendered::new(&render())));
+            let (uri, resource) = overlay.resource(&self.mockup, path)?;
+            let body = render_with(&overlay, &self.mockup, &self.config, &resource, &uri, options);
+            return Some(Arc::new(rendered::Rendered::new(&body)));
         }
+
+        let (uri, resource) = self.mockup.find(path)?;
         let key = rendered::RenderKey {
-            uri: uri.clone(),
+            uri: uri.to_string(),
             options,
             expand: self.config.expand,
             sessions: self.config.sessions,
             page_size: self.config.page_size,
         };
+        let render = || render_with(&overlay, &self.mockup, &self.config, resource, uri, options);
         Some(self.mockup.renders.get_or_render(key, render))
     }
 }
