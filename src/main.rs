@@ -411,6 +411,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// Lowers `--concurrency` to what the open-file limit allows, with a warning when that
+/// leaves some of the `nodes` to later waves.
+fn fit_open_file_limit(options: &mut ScanOptions, nodes: usize) {
+    let requested = options.concurrency;
+    let fitting = rackcheck::process::concurrency_within_file_limit(requested, options.client.max_in_flight);
+    if fitting < requested.min(nodes) {
+        tracing::warn!(
+            requested,
+            used = fitting,
+            "--concurrency lowered to fit the open-file limit; raise the limit with `ulimit -n` to scan more nodes at once"
+        );
+    }
+    options.concurrency = fitting;
+}
+
 fn init_logging((verbose, quiet): (u8, bool)) {
     // Without a terminal there is no progress bar, so a log line per finished node takes
     // its place (CI logs, provisioning pipelines).
@@ -504,6 +519,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             let credentials = options.credentials()?;
             check_credentials(&inventory, &credentials)?;
             let sink = ReportSink::open(options.output.as_deref(), Some(&path))?;
+            fit_open_file_limit(&mut scan_options, inventory.nodes.len());
             let progress = options.start_progress(inventory.nodes.len(), &mut scan_options);
             let report = scan_until(&inventory, &credentials, &profile, &scan_options, ctrl_c()).await;
             progress.finish();
@@ -552,6 +568,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             if !options.insecure && options.ca_file.is_none() {
                 scan_options.client.ca_file = Some(demo.ca_path());
             }
+            fit_open_file_limit(&mut scan_options, demo.inventory.nodes.len());
             let progress = options.start_progress(demo.inventory.nodes.len(), &mut scan_options);
             let report = scan_until(&demo.inventory, &demo.credentials, &profile, &scan_options, ctrl_c()).await;
             progress.finish();

@@ -21,6 +21,23 @@ pub fn raise_open_file_limit() {
     }
 }
 
+/// Returns the nodes that can be scanned at once within the soft limit of open files, at
+/// most `requested`. Each node in progress holds up to `max_in_flight` connections and may
+/// have one more for a logout in the background; 64 files are left for everything else.
+pub fn concurrency_within_file_limit(requested: usize, max_in_flight: usize) -> usize {
+    // SAFETY: getrlimit only writes the struct passed by pointer.
+    let soft = unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return requested;
+        }
+        limit.rlim_cur
+    };
+    let per_node = max_in_flight as u64 + 1;
+    let fitting = usize::try_from(soft.saturating_sub(64) / per_node).unwrap_or(usize::MAX);
+    requested.min(fitting.max(1))
+}
+
 /// Turns transparent huge pages off for this process on Linux.
 ///
 /// A scan allocates and frees many short-lived JSON bodies and connection buffers, and the
@@ -51,6 +68,15 @@ mod tests {
             limit
         };
         assert_eq!(limit.rlim_cur, limit.rlim_max);
+    }
+
+    #[test]
+    fn concurrency_capped_by_file_limit() {
+        raise_open_file_limit();
+
+        assert_eq!(concurrency_within_file_limit(4, 2), 4);
+        assert!(concurrency_within_file_limit(usize::MAX, 2) < usize::MAX);
+        assert!(concurrency_within_file_limit(usize::MAX, 2) >= 1);
     }
 
     #[cfg(target_os = "linux")]
