@@ -29,8 +29,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// Nodes scanned at the same time by default. A node in progress uses a few hundred
 /// kilobytes and up to `--max-in-flight` connections, plus one for a logout in the
-/// background, so 256 nodes stay under 300 MB and about 800 open files (BENCHMARKS.md has
-/// the measurements), while a rack of a thousand BMCs takes four waves of one node's time.
+/// background. So 256 nodes stay under 300 MB and about 800 open files (BENCHMARKS.md has
+/// the measurements), and a rack of a thousand BMCs takes four waves of one node's time.
 pub const DEFAULT_CONCURRENCY: usize = 256;
 
 /// Options of one scan beyond the Redfish client's.
@@ -203,7 +203,16 @@ pub async fn scan_until(
                     let span = info_span!("node", hostname = %node.hostname, bmc = %node.bmc);
                     let context = context.clone();
                     let node = node.clone();
-                    running.spawn(async move { context.scan(&node).await }.instrument(span));
+                    let task = async move {
+                        let NodeContext {
+                            client,
+                            credentials,
+                            profile,
+                            options,
+                        } = &*context;
+                        scan_node(client, &node, credentials, profile, options).await
+                    };
+                    running.spawn(task.instrument(span));
                 }
                 match running.join_next().await {
                     Some(Ok(report)) => nodes.push(report),
@@ -222,8 +231,8 @@ pub async fn scan_until(
         }
     };
 
-    // A node task that is cut off drops its session, which deletes itself in the background;
-    // waiting for the aborted tasks makes sure every such deletion has started.
+    // A node task that is cut off drops its session, which deletes itself in the background.
+    // Waiting for the aborted tasks makes sure that every such deletion has started.
     running.abort_all();
     while running.join_next().await.is_some() {}
 
@@ -258,18 +267,13 @@ pub async fn scan_until(
     }))
 }
 
-/// What every node of a scan shares, owned so that each node can run as a task.
+/// The client, credentials, profile and options that every node of a scan shares, owned
+/// so that each node can run as a task.
 struct NodeContext {
     client: RedfishClient,
     credentials: CredentialStore,
     profile: Profile,
     options: ScanOptions,
-}
-
-impl NodeContext {
-    async fn scan(&self, node: &Node) -> NodeReport {
-        scan_node(&self.client, node, &self.credentials, &self.profile, &self.options).await
-    }
 }
 
 /// Lists the nodes of a report in the form the rack-wide rules read.

@@ -48,7 +48,7 @@ struct Args {
     /// Port of every mock BMC; 0 picks one that is free on 127.0.1.1.
     #[arg(long, default_value_t = 0)]
     port: u16,
-    /// Nodes scanned at the same time (the scanner's `--concurrency`); 0 scans every node
+    /// Nodes scanned at the same time, as the scanner's `--concurrency`. 0 scans every node
     /// at once.
     #[arg(long, default_value_t = rackcheck::scan::DEFAULT_CONCURRENCY)]
     concurrency: usize,

@@ -119,8 +119,7 @@ impl<'a, F: Fetch> Walker<'a, F> {
         if cache.contains_key(&key) {
             return false;
         }
-        let body = future::ready(Ok(Arc::new(CachedBody::remembered(doc))));
-        cache.insert(key, body.boxed().shared());
+        cache.insert(key, finished(CachedBody::remembered(doc)));
         true
     }
 
@@ -131,7 +130,7 @@ impl<'a, F: Fetch> Walker<'a, F> {
         let Some(key) = normalize(uri) else { return };
         let mut cache = self.cache.lock().expect("walker cache lock poisoned");
         if let Some(entry) = cache.get_mut(&key) {
-            *entry = future::ready(Ok(Arc::new(CachedBody::stored(doc)))).boxed().shared();
+            *entry = finished(CachedBody::stored(doc));
         }
     }
 
@@ -351,7 +350,7 @@ pub const OUTSIDE_LINK: &str = "link outside /redfish/v1 not followed";
 /// On an expanded page a member counts as inline only with every [`REQUIRED_PROPERTIES`]
 /// property. On a plain page, where the BMC inlined members unasked, `Id` is enough.
 ///
-/// The members are moved out of the page when no one else holds it, which is the usual
+/// The members are moved out of the page when no other reader has it, which is the usual
 /// case, and copied otherwise. When they were moved and some were inline, returns the rest
 /// of the page with each member reduced to its `@odata.id`, for the cache to keep instead.
 fn push_members(page: Arc<Value>, expanded: bool, members: &mut Vec<Member>) -> Option<Value> {
@@ -450,6 +449,11 @@ impl CachedBody {
         parsed.weak = Arc::downgrade(&doc);
         doc
     }
+}
+
+/// Returns a cache entry for a body that needs no request.
+fn finished<'a>(body: CachedBody) -> Shared<BoxFuture<'a, Stored>> {
+    future::ready(Ok(Arc::new(body))).boxed().shared()
 }
 
 fn serialize(doc: &Value) -> Box<[u8]> {

@@ -1,9 +1,9 @@
 //! Response bodies rendered once per mockup and shared by every BMC that serves it unchanged.
 //!
 //! A generated rack has a thousand BMCs serving one mockup, and a scan requests the same
-//! URIs from each of them. Rendering a body (paging, `$expand`, serialization and its ETag)
-//! once per URI and query, instead of once per request, leaves the mock's CPU cost per
-//! request to HTTP and TLS, so that a benchmark measures the scanner rather than the mock.
+//! URIs from each of them. A body (paging, `$expand`, serialization and its ETag) is
+//! rendered once per URI and query instead of once per request. The mock's CPU cost per
+//! request is then mostly HTTP and TLS, so a benchmark measures the scanner, not the mock.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
