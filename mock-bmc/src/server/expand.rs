@@ -9,7 +9,8 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-/// The largest `$levels` this mock accepts, advertised as `ExpandQuery.MaxLevels`.
+/// The largest `$levels` this mock accepts. A mockup whose service root advertises a smaller
+/// `ExpandQuery.MaxLevels` gets that limit instead (see [`max_levels`]).
 pub(crate) const MAX_LEVELS: u32 = 3;
 
 /// Stop inlining after this many resources in one response, so `*` on a tree whose `Links`
@@ -31,16 +32,26 @@ pub(crate) enum ExpandMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Expand {
     pub mode: ExpandMode,
-    /// Levels of references to inline, from 1 to [`MAX_LEVELS`].
+    /// Levels of references to inline, from 1 to the BMC's limit.
     pub levels: u32,
 }
 
+/// Returns the deepest `$levels` a BMC serving a mockup with service root `root` accepts:
+/// the root's `ExpandQuery.MaxLevels` where it states one, as the real BMC it was captured
+/// from does (1 on iDRAC 9 and iLO 5, 2 on XCC and Supermicro X13), at most [`MAX_LEVELS`].
+pub(crate) fn max_levels(root: Option<&Value>) -> u32 {
+    root.and_then(|root| root.pointer("/ProtocolFeaturesSupported/ExpandQuery/MaxLevels"))
+        .and_then(Value::as_u64)
+        .map_or(MAX_LEVELS, |levels| levels.clamp(1, u64::from(MAX_LEVELS)) as u32)
+}
+
 impl Expand {
-    /// Parses a decoded `$expand` value such as `.`, `*($levels=2)` or `~`.
+    /// Parses a decoded `$expand` value such as `.`, `*($levels=2)` or `~`, accepting
+    /// `$levels` from 1 to `max_levels`.
     ///
     /// The error is the message for a 400 response. The second field of the error is true
     /// when the value is well formed but `$levels` is out of range.
-    pub fn parse(value: &str) -> Result<Expand, (String, bool)> {
+    pub fn parse(value: &str, max_levels: u32) -> Result<Expand, (String, bool)> {
         let format_error = || {
             (
                 format!(
@@ -66,9 +77,9 @@ impl Expand {
                 .and_then(|levels| levels.parse::<u32>().ok())
                 .ok_or_else(format_error)?
         };
-        if !(1..=MAX_LEVELS).contains(&levels) {
+        if !(1..=max_levels).contains(&levels) {
             let message = format!(
-                "The value {levels} for $levels is out of range: this service expands 1 to {MAX_LEVELS} levels."
+                "The value {levels} for $levels is out of range: this service expands 1 to {max_levels} levels."
             );
             return Err((message, true));
         }
@@ -192,7 +203,7 @@ mod tests {
 
     #[test]
     fn parse_forms_and_levels() {
-        let dot = Expand::parse(".").unwrap();
+        let dot = Expand::parse(".", MAX_LEVELS).unwrap();
         assert_eq!(
             dot,
             Expand {
@@ -200,23 +211,40 @@ mod tests {
                 levels: 1
             }
         );
-        assert_eq!(Expand::parse("*($levels=3)").unwrap().levels, 3);
-        assert_eq!(Expand::parse("~").unwrap().mode, ExpandMode::Links);
+        assert_eq!(Expand::parse("*($levels=3)", MAX_LEVELS).unwrap().levels, 3);
+        assert_eq!(Expand::parse("~", MAX_LEVELS).unwrap().mode, ExpandMode::Links);
     }
 
     #[test]
     fn parse_rejects_bad_values() {
-        assert!(!Expand::parse("Members").unwrap_err().1);
-        assert!(!Expand::parse(".($levels=x)").unwrap_err().1);
-        assert!(Expand::parse(".($levels=0)").unwrap_err().1);
-        assert!(Expand::parse(".($levels=9)").unwrap_err().1);
+        assert!(!Expand::parse("Members", MAX_LEVELS).unwrap_err().1);
+        assert!(!Expand::parse(".($levels=x)", MAX_LEVELS).unwrap_err().1);
+        assert!(Expand::parse(".($levels=0)", MAX_LEVELS).unwrap_err().1);
+        assert!(Expand::parse(".($levels=9)", MAX_LEVELS).unwrap_err().1);
+        assert!(Expand::parse(".($levels=2)", 1).unwrap_err().1);
+    }
+
+    #[test]
+    fn max_levels_follows_the_mockup_root() {
+        let root = |levels: Value| json!({"ProtocolFeaturesSupported": {"ExpandQuery": {"MaxLevels": levels}}});
+        assert_eq!(max_levels(Some(&root(json!(1)))), 1);
+        assert_eq!(max_levels(Some(&root(json!(2)))), 2);
+        assert_eq!(max_levels(Some(&root(json!(6)))), MAX_LEVELS);
+        assert_eq!(max_levels(Some(&root(json!(0)))), 1);
+        assert_eq!(max_levels(Some(&json!({}))), MAX_LEVELS);
+        assert_eq!(max_levels(None), MAX_LEVELS);
     }
 
     #[test]
     fn dot_skips_links_and_stops_at_levels() {
         let mut body = systems();
 
-        expand(&mut body, "/s", Expand::parse(".($levels=2)").unwrap(), &lookup);
+        expand(
+            &mut body,
+            "/s",
+            Expand::parse(".($levels=2)", MAX_LEVELS).unwrap(),
+            &lookup,
+        );
 
         let system = &body["Members"][0];
         assert_eq!(system["Id"], "1");
@@ -233,7 +261,7 @@ mod tests {
     fn tilde_expands_only_links() {
         let mut body = lookup("/s/1").unwrap();
 
-        expand(&mut body, "/s/1", Expand::parse("~").unwrap(), &lookup);
+        expand(&mut body, "/s/1", Expand::parse("~", MAX_LEVELS).unwrap(), &lookup);
 
         assert_eq!(body["Memory"], json!({"@odata.id": "/s/1/m"}));
         assert_eq!(body["Links"]["Chassis"][0]["Id"], "c1");
@@ -243,7 +271,12 @@ mod tests {
     fn star_ends_cycles_at_ancestors() {
         let mut body = lookup("/s/1").unwrap();
 
-        expand(&mut body, "/s/1", Expand::parse("*($levels=3)").unwrap(), &lookup);
+        expand(
+            &mut body,
+            "/s/1",
+            Expand::parse("*($levels=3)", MAX_LEVELS).unwrap(),
+            &lookup,
+        );
 
         let chassis = &body["Links"]["Chassis"][0];
         assert_eq!(chassis["Id"], "c1");

@@ -53,7 +53,7 @@ pub(crate) async fn handle(State(state): State<Arc<BmcState>>, request: Request)
     let response = if is_control_path(&path) {
         control(&state, &parts.method, &path)
     } else {
-        match QueryOptions::parse(parts.uri.query(), state.config.expand) {
+        match QueryOptions::parse(parts.uri.query(), state.expand_levels) {
             Ok(options) => route(&state, &parts.method, &path, options, &parts.headers, &body),
             Err(error) => bad_request(error.message_id, &error.message),
         }

@@ -107,6 +107,8 @@ pub(crate) struct BmcState {
     overlay: Mutex<Overlay>,
     /// Fault rules with their request counters, and counts of injected faults.
     faults: fault_layer::FaultState,
+    /// The deepest `$levels` accepted, `None` when `$expand` is off.
+    expand_levels: Option<u32>,
 }
 
 impl BmcState {
@@ -208,9 +210,13 @@ impl MockBmc {
         }
         let identity = tls::server_identity(addr, &config.faults.tls)?;
 
+        let expand_levels = config
+            .expand
+            .then(|| expand::max_levels(mockup.get(handler::SERVICE_ROOT_URI)));
         let state = Arc::new(BmcState {
             sessions: Mutex::new(SessionTable::with_expiry(config.faults.sessions.expiry())),
             faults: fault_layer::FaultState::new(&config.faults),
+            expand_levels,
             mockup,
             config,
             addr,

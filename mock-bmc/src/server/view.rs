@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::BmcConfig;
-use super::expand::{Expand, MAX_LEVELS, expand};
+use super::expand::{Expand, expand};
 
 /// Query options that mock BMCs honour. Other options are ignored.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,8 +24,8 @@ pub(crate) struct QueryError {
 
 impl QueryOptions {
     /// Parses a raw query string. `$expand` is ignored, as BMCs without expand support do,
-    /// unless `expand_enabled` is true.
-    pub fn parse(raw: Option<&str>, expand_enabled: bool) -> Result<QueryOptions, QueryError> {
+    /// unless `expand_levels` is set: the deepest `$levels` the BMC accepts.
+    pub fn parse(raw: Option<&str>, expand_levels: Option<u32>) -> Result<QueryOptions, QueryError> {
         let mut options = QueryOptions::default();
         for pair in raw.unwrap_or("").split('&').filter(|pair| !pair.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -33,7 +33,11 @@ impl QueryOptions {
             let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
             match key.as_ref() {
                 "$skip" => options.skip = Some(parse_skip(&value)?),
-                "$expand" if expand_enabled => options.expand = Some(parse_expand(&value)?),
+                "$expand" => {
+                    if let Some(max_levels) = expand_levels {
+                        options.expand = Some(parse_expand(&value, max_levels)?);
+                    }
+                }
                 _ => {}
             }
         }
@@ -48,8 +52,8 @@ fn parse_skip(value: &str) -> Result<usize, QueryError> {
     })
 }
 
-fn parse_expand(value: &str) -> Result<Expand, QueryError> {
-    Expand::parse(value).map_err(|(message, out_of_range)| QueryError {
+fn parse_expand(value: &str, max_levels: u32) -> Result<Expand, QueryError> {
+    Expand::parse(value, max_levels).map_err(|(message, out_of_range)| QueryError {
         message_id: if out_of_range {
             "QueryParameterOutOfRange"
         } else {
@@ -97,8 +101,10 @@ fn page(resource: &Value, members: &[Value], uri: &str, options: QueryOptions, c
 
 /// Returns the service root as this BMC's config makes it: without session links when
 /// sessions are disabled, and with `ProtocolFeaturesSupported.ExpandQuery` only when `$expand`
-/// is enabled, whatever the mockup's root contains.
+/// is enabled, whatever the mockup's root contains. `ExpandQuery.MaxLevels` is the limit
+/// that [`super::expand::max_levels`] takes from the mockup's own root.
 pub(crate) fn service_root(root: &Value, config: &BmcConfig) -> Value {
+    let max_levels = super::expand::max_levels(Some(root));
     let mut root = root.clone();
     let Some(object) = root.as_object_mut() else {
         return root;
@@ -117,7 +123,7 @@ pub(crate) fn service_root(root: &Value, config: &BmcConfig) -> Value {
             *features = json!({});
         }
         features["ExpandQuery"] =
-            json!({ "ExpandAll": true, "Levels": true, "Links": true, "NoLinks": true, "MaxLevels": MAX_LEVELS });
+            json!({ "ExpandAll": true, "Levels": true, "Links": true, "NoLinks": true, "MaxLevels": max_levels });
     } else if let Some(features) = object
         .get_mut("ProtocolFeaturesSupported")
         .and_then(Value::as_object_mut)
@@ -171,7 +177,7 @@ mod tests {
 
     #[test]
     fn query_options_parse_encoded_skip() {
-        let options = QueryOptions::parse(Some("%24skip=3&foo=bar"), true).unwrap();
+        let options = QueryOptions::parse(Some("%24skip=3&foo=bar"), Some(3)).unwrap();
 
         assert_eq!(options.skip, Some(3));
         assert!(options.expand.is_none());
@@ -179,19 +185,19 @@ mod tests {
 
     #[test]
     fn query_options_reject_bad_skip() {
-        assert!(QueryOptions::parse(Some("$skip=-1"), false).is_err());
+        assert!(QueryOptions::parse(Some("$skip=-1"), None).is_err());
     }
 
     #[test]
     fn query_options_parse_encoded_expand() {
-        let options = QueryOptions::parse(Some("%24expand=.%28%24levels%3D2%29"), true).unwrap();
+        let options = QueryOptions::parse(Some("%24expand=.%28%24levels%3D2%29"), Some(3)).unwrap();
 
         assert_eq!(options.expand.unwrap().levels, 2);
     }
 
     #[test]
     fn query_options_ignore_expand_when_disabled() {
-        let options = QueryOptions::parse(Some("$expand=nonsense"), false).unwrap();
+        let options = QueryOptions::parse(Some("$expand=nonsense"), None).unwrap();
 
         assert!(options.expand.is_none());
     }
@@ -209,8 +215,12 @@ mod tests {
         let served = service_root(&root, &config);
         assert_eq!(
             served["ProtocolFeaturesSupported"]["ExpandQuery"]["MaxLevels"],
-            MAX_LEVELS
+            super::super::expand::MAX_LEVELS
         );
         assert_eq!(served["ProtocolFeaturesSupported"]["ExpandQuery"]["NoLinks"], true);
+
+        let idrac = json!({"ProtocolFeaturesSupported": {"ExpandQuery": {"Levels": true, "MaxLevels": 1}}});
+        let served = service_root(&idrac, &config);
+        assert_eq!(served["ProtocolFeaturesSupported"]["ExpandQuery"]["MaxLevels"], 1);
     }
 }
