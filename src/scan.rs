@@ -327,10 +327,7 @@ async fn scan_node(
                 role: node.role,
                 expected_gpus: node.gpus,
             };
-            report.findings = judge_node(&subject, node.role, profile);
-            if let Some(reason) = power_on::inventory_unreliable(&facts) {
-                power_on::mark_unknown(&mut report.findings, &reason);
-            }
+            report.findings = judge_read(&subject, node.role, profile);
             report.verdict = Verdict::from_findings(&report.findings);
             if let Some(pxe_options) = &options.pxe
                 && report.verdict == Verdict::Pass
@@ -509,6 +506,17 @@ fn deadline_exceeded(deadline: Duration, phase: &str) -> String {
         "node deadline of {}s exceeded while {phase}\nhint: raise --node-deadline for slow BMCs",
         deadline.as_secs_f64()
     )
+}
+
+/// Judges the facts read from one node, live or from a capture. Findings that rest on the
+/// host inventory are `unknown` while the host is off or still in POST, since the BMC's
+/// inventory may then be empty or stale.
+pub(crate) fn judge_read(subject: &Subject, role: Role, profile: &Profile) -> Vec<Finding> {
+    let mut findings = judge_node(subject, role, profile);
+    if let Some(reason) = power_on::inventory_unreliable(subject.facts) {
+        power_on::mark_unknown(&mut findings, &reason);
+    }
+    findings
 }
 
 /// Formats an error with every cause in its source chain, so a node's error states the cause

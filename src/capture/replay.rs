@@ -7,9 +7,9 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::collect::collect;
-use crate::policy::{Profile, Subject, Verdict, judge_node, judge_rack};
+use crate::policy::{Profile, Subject, Verdict, judge_rack};
 use crate::redfish::{CaptureDir, Fetch, RedfishError, canonical_path};
-use crate::scan::{NodeReport, SCHEMA_VERSION, ScanReport, rack_members};
+use crate::scan::{NodeReport, SCHEMA_VERSION, ScanReport, judge_read, rack_members};
 
 use super::{CAPTURE_VERSION, MANIFEST_FILE, NodeManifest};
 
@@ -137,7 +137,7 @@ async fn judge_captured(capture: &Path, manifest: &NodeManifest, profile: &Profi
                 role: manifest.role,
                 expected_gpus: manifest.gpus,
             };
-            report.findings = judge_node(&subject, manifest.role, profile);
+            report.findings = judge_read(&subject, manifest.role, profile);
             report.verdict = Verdict::from_findings(&report.findings);
             report.facts = Some(facts);
         }
