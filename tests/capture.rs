@@ -344,6 +344,51 @@ async fn capture_serves_as_mockup() {
     replayed.shutdown().await;
 }
 
+/// A scan that reads with `$expand` (per member on the Dell mockup, whose iDRAC inlines one
+/// level; two levels at once on the Lenovo one) leaves a capture that replays offline and
+/// serves as a plain mockup with the same findings.
+#[tokio::test]
+async fn expanded_capture_replays() {
+    let mut rack = TestRack::new();
+    for (hostname, mockup) in [
+        ("gpu-dell", "dell-xe9680-h100"),
+        ("storage-1", "lenovo-sr655v3-storage"),
+    ] {
+        let loaded = Mockup::load(&mock_bmc_dir().join("mockups").join(mockup)).unwrap();
+        let config = BmcConfig {
+            expand: true,
+            ..BmcConfig::loopback(USERNAME, PASSWORD)
+        };
+        rack.add_mockup(hostname, loaded, config, "gpu-compute").await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("capture");
+
+    let live = scan_with_capture(&rack, &capture).await;
+    let offline = check(&capture, &Profile::builtin()).await.expect("capture is readable");
+    assert_same_nodes(&live, &offline);
+
+    let mut served = TestRack::new();
+    for node in &live.nodes {
+        served
+            .add_dir(&node.hostname, &capture.join(&node.hostname), None, "gpu-compute")
+            .await;
+    }
+    let replayed = served.scan().await;
+    for (live_node, replayed_node) in live.nodes.iter().zip(&replayed.nodes) {
+        assert_eq!(live_node.error, None);
+        assert_eq!(
+            live_node.findings, replayed_node.findings,
+            "{} served from its capture",
+            live_node.hostname
+        );
+    }
+    let drives = &live.nodes[0].facts.as_ref().unwrap().drives;
+    assert_eq!(drives.len(), 10, "the Dell mockup's drives");
+    rack.shutdown().await;
+    served.shutdown().await;
+}
+
 /// Captures and re-judges the real BMC captures that RACKCHECK_REAL_MOCKUPS names, as
 /// `real_mockups.rs` scans them, so vendor quirks in paths and `$expand` replay too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,22 +3,24 @@
 //! Runs only when RACKCHECK_REAL_MOCKUPS names a folder of DMTF-layout captures (one folder
 //! per BMC). For each capture with a Systems collection, the node must be read without error,
 //! and the counts of CPUs, DIMMs, drives and PSUs in its facts must equal the counts this test
-//! reads from the capture's files by itself.
+//! reads from the capture's files by itself. Served with `$expand` up to the `MaxLevels` its
+//! vendor advertises, each capture must give the same facts from fewer requests.
 
 mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use mock_bmc::{BmcConfig, Mockup};
 use serde_json::Value;
 
-use common::TestRack;
+use common::{PASSWORD, TestRack, USERNAME};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_mockups_scan_as_one_rack() {
+/// Lists the server captures under RACKCHECK_REAL_MOCKUPS, `None` when it is not set.
+fn server_captures() -> Option<Vec<PathBuf>> {
     let Some(root) = std::env::var_os("RACKCHECK_REAL_MOCKUPS").map(PathBuf::from) else {
         eprintln!("RACKCHECK_REAL_MOCKUPS is not set; skipping the real-mockup scan");
-        return;
+        return None;
     };
 
     let mut servers = Vec::new();
@@ -35,11 +37,18 @@ async fn real_mockups_scan_as_one_rack() {
     }
     servers.sort();
     assert!(!servers.is_empty(), "no server captures under {}", root.display());
+    Some(servers)
+}
 
-    let names: Vec<String> = servers
-        .iter()
-        .map(|dir| dir.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
+fn capture_name(dir: &Path) -> String {
+    dir.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_mockups_scan_as_one_rack() {
+    let Some(servers) = server_captures() else { return };
+
+    let names: Vec<String> = servers.iter().map(|dir| capture_name(dir)).collect();
     let mut rack = TestRack::new();
     for (name, dir) in names.iter().zip(&servers) {
         rack.add_dir(name, dir, None, "gpu-compute").await;
@@ -76,6 +85,75 @@ async fn real_mockups_scan_as_one_rack() {
     assert!(mismatches.is_empty(), "counts differ:\n{}", mismatches.join("\n"));
     assert_eq!(rack.open_sessions(), 0, "sessions left open on the mock BMCs");
     rack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_mockups_read_alike_with_expand() {
+    let Some(servers) = server_captures() else { return };
+
+    let mut plain = TestRack::new();
+    let mut expanded = TestRack::new();
+    for dir in &servers {
+        let name = capture_name(dir);
+        let load = || Mockup::load(dir).unwrap_or_else(|err| panic!("mockup {}: {err}", dir.display()));
+        plain
+            .add_mockup(&name, load(), BmcConfig::loopback(USERNAME, PASSWORD), "gpu-compute")
+            .await;
+        let config = BmcConfig {
+            expand: true,
+            ..BmcConfig::loopback(USERNAME, PASSWORD)
+        };
+        expanded.add_mockup(&name, load(), config, "gpu-compute").await;
+    }
+    let (plain_report, expanded_report) = futures::join!(plain.scan(), expanded.scan());
+
+    let mut differences = Vec::new();
+    for dir in &servers {
+        let name = capture_name(dir);
+        let facts = |rack: &TestRack, report: &rackcheck::scan::ScanReport| {
+            let node = report
+                .nodes
+                .iter()
+                .find(|node| node.hostname == name)
+                .expect("node in report");
+            assert!(node.error.is_none(), "{name}: read failed: {:?}", node.error);
+            comparable_facts(node.facts.as_ref().expect("facts"), &rack.bmc(&name).addr().to_string())
+        };
+        let plain_stats = plain.bmc(&name).stats();
+        let expanded_stats = expanded.bmc(&name).stats();
+        eprintln!(
+            "{name}: {} requests plain, {} with $expand",
+            plain_stats.requests, expanded_stats.requests
+        );
+        if facts(&plain, &plain_report) != facts(&expanded, &expanded_report) {
+            differences.push(format!("{name}: facts differ with $expand"));
+        }
+        if expanded_stats.requests > plain_stats.requests {
+            differences.push(format!(
+                "{name}: {} requests with $expand, {} without",
+                expanded_stats.requests, plain_stats.requests
+            ));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    assert_eq!(expanded.open_sessions(), 0, "sessions left open on the mock BMCs");
+    plain.shutdown().await;
+    expanded.shutdown().await;
+}
+
+/// Returns `facts` as JSON with the problems in URI order and the BMC's address left out of
+/// their messages, since two scans read concurrent parts in different orders.
+fn comparable_facts(facts: &rackcheck::facts::NodeFacts, bmc_addr: &str) -> Value {
+    let mut value = serde_json::to_value(facts).unwrap();
+    if let Some(Value::Array(problems)) = value.get_mut("problems") {
+        for problem in problems.iter_mut() {
+            if let Some(Value::String(message)) = problem.get_mut("message") {
+                *message = message.replace(bmc_addr, "BMC");
+            }
+        }
+        problems.sort_by_key(|problem| problem.to_string());
+    }
+    value
 }
 
 #[derive(Debug, PartialEq, Eq)]

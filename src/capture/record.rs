@@ -9,7 +9,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::redfish::{Fetch, RedfishError, canonical_path};
+use crate::redfish::{Fetch, NOT_SUBORDINATE, RedfishError, canonical_path, inline_resource_uri};
 
 /// Value written in place of every secret.
 pub const REDACTED: &str = "REDACTED";
@@ -101,8 +101,8 @@ impl<F: Fetch> Fetch for Recorder<'_, F> {
 ///   inline members;
 /// - pages reached through `Members@odata.nextLink` are merged into the first page, because
 ///   the next link's query would otherwise lead back to the first page's file;
-/// - members carried inline by any recorded page also get their own file, unless read
-///   separately, so a plain GET of a member replays too.
+/// - resources carried inline by any recorded body, at any depth, also get their own file
+///   unless read separately, so a plain GET of one replays too.
 fn layout(bodies: HashMap<String, Value>) -> BTreeMap<String, Value> {
     let mut files: BTreeMap<String, Value> = BTreeMap::new();
 
@@ -119,22 +119,38 @@ fn layout(bodies: HashMap<String, Value>) -> BTreeMap<String, Value> {
         files.insert(path, body);
     }
 
-    let mut inline_members = Vec::new();
+    let mut inline = Vec::new();
     for body in bodies.values() {
-        for member in body.get("Members").and_then(Value::as_array).into_iter().flatten() {
-            let Some(uri) = member.get("@odata.id").and_then(Value::as_str).and_then(canonical_path) else {
-                continue;
-            };
-            if member.get("Id").is_some() && !files.contains_key(&uri) && !is_session(&uri) {
-                inline_members.push((uri, member.clone()));
-            }
-        }
+        inline_resources(body, &mut inline);
     }
-    for (uri, member) in inline_members {
-        files.entry(uri).or_insert(member);
+    for (uri, resource) in inline {
+        if !is_session(&uri) {
+            files.entry(uri).or_insert(resource);
+        }
     }
 
     files
+}
+
+/// Collects the resources and collections that `body` carries inline below its top level,
+/// at any depth (see [`inline_resource_uri`]), with their canonical paths.
+fn inline_resources(body: &Value, found: &mut Vec<(String, Value)>) {
+    let children: Box<dyn Iterator<Item = &Value>> = match body {
+        Value::Object(object) => Box::new(
+            object
+                .iter()
+                .filter(|(key, _)| !NOT_SUBORDINATE.contains(&key.as_str()))
+                .map(|(_, child)| child),
+        ),
+        Value::Array(items) => Box::new(items.iter()),
+        _ => return,
+    };
+    for child in children {
+        if let Some(uri) = inline_resource_uri(child).and_then(canonical_path) {
+            found.push((uri, child.clone()));
+        }
+        inline_resources(child, found);
+    }
 }
 
 /// Appends the members of every recorded next page to `first`, and removes the next link.
@@ -282,6 +298,36 @@ mod tests {
         let files = layout(bodies);
         assert_eq!(files["/redfish/v1/Systems"], plain);
         assert_eq!(files["/redfish/v1/Systems/1"]["Name"], "inline");
+    }
+
+    #[test]
+    fn layout_writes_nested_inline_resources() {
+        let storage = json!({
+            "@odata.id": "/redfish/v1/Systems/1/Storage/1",
+            "Id": "1",
+            "Drives": [{"@odata.id": "/redfish/v1/Systems/1/Storage/1/Drives/0", "Id": "0", "Name": "Disk 0"}],
+            "Volumes": {"@odata.id": "/redfish/v1/Systems/1/Storage/1/Volumes", "Members": []},
+            "StorageControllers": [{"@odata.id": "/redfish/v1/Systems/1/Storage/1#/StorageControllers/0", "MemberId": "0"}],
+            "Oem": {"Vendor": {"@odata.id": "/redfish/v1/Oem/Vendor/1", "Id": "1"}}
+        });
+        let bodies = HashMap::from([(
+            "/redfish/v1/Systems/1/Storage?$expand=.($levels=2)".to_string(),
+            json!({"Members": [storage]}),
+        )]);
+
+        let files = layout(bodies);
+
+        let paths: Vec<&str> = files.keys().map(String::as_str).collect();
+        assert_eq!(
+            paths,
+            [
+                "/redfish/v1/Systems/1/Storage",
+                "/redfish/v1/Systems/1/Storage/1",
+                "/redfish/v1/Systems/1/Storage/1/Drives/0",
+                "/redfish/v1/Systems/1/Storage/1/Volumes",
+            ]
+        );
+        assert_eq!(files["/redfish/v1/Systems/1/Storage/1/Drives/0"]["Name"], "Disk 0");
     }
 
     #[test]

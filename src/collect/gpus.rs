@@ -166,7 +166,9 @@ fn chassis_sighting((uri, doc): &Resource) -> Sighting {
 /// Reads the PCIe devices of the host system and of every chassis and keeps the GPUs.
 async fn pcie_sightings<F: Fetch>(walker: &Walker<'_, F>, host: &Resource, chassis: &[Resource]) -> Vec<Sighting> {
     let holders = std::iter::once(host).chain(chassis.iter());
-    let device_lists = future::join_all(holders.map(|(_, doc)| walker.linked_members(doc, "/PCIeDevices"))).await;
+    // Each device's PCIeFunctions collection is read next: its members are two levels below.
+    let device_lists =
+        future::join_all(holders.map(|(_, doc)| walker.linked_members_deep(doc, "/PCIeDevices", 2))).await;
 
     let mut seen = std::collections::HashSet::new();
     let devices: Vec<Resource> = device_lists

@@ -18,10 +18,11 @@ use crate::redfish::Fetch;
 const ETHERNET_INTERFACES: &str = "EthernetInterfaces";
 
 pub async fn collect<F: Fetch>(walker: &Walker<'_, F>, host: &Value, chassis: &[Resource]) -> Vec<NetworkPort> {
+    // Each adapter's Ports collection is read next: its members are two levels below.
     let adapter_lists = future::join_all(
         chassis
             .iter()
-            .map(|(_, doc)| walker.linked_members(doc, "/NetworkAdapters")),
+            .map(|(_, doc)| walker.linked_members_deep(doc, "/NetworkAdapters", 2)),
     )
     .await;
     let mut seen = HashSet::new();

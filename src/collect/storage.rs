@@ -21,8 +21,9 @@ pub async fn collect<F: Fetch>(
     host: &Value,
     chassis: &[Resource],
 ) -> (Vec<Drive>, Vec<String>, Vec<Volume>) {
+    // Each Storage's drives are read next: one level below its members.
     let (storages, simple_storages) = future::join(
-        walker.linked_members(host, "/Storage"),
+        walker.linked_members_deep(host, "/Storage", 1),
         walker.linked_members(host, "/SimpleStorage"),
     )
     .await;

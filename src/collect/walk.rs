@@ -14,6 +14,12 @@
 //! cache under their own URI, so no later GET repeats them. A collection whose expanded
 //! request fails is read again without `$expand`, and members that the expanded response
 //! shows incomplete are fetched one by one.
+//!
+//! A part that reads what lies below each member (a Storage's drives, a PCIe device's
+//! functions) asks for it with [`Walker::member_docs_deep`]. Where the service inlines
+//! enough `$levels`, the collection is read with them; where it inlines one level only, each
+//! member is read with its subordinate resources inline. Either way the resources found
+//! inline are cached under their own URI (see [`harvest`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +29,7 @@ use futures::future::{self, BoxFuture, FutureExt, Shared};
 use serde_json::Value;
 
 use crate::facts::Problem;
-use crate::redfish::{Fetch, RedfishError, canonical_path};
+use crate::redfish::{Fetch, NOT_SUBORDINATE, RedfishError, canonical_path, inline_resource_uri};
 
 type Response = Result<Arc<Value>, Arc<RedfishError>>;
 
@@ -52,9 +58,9 @@ pub struct Walker<'a, F> {
     /// One shared request per normalized URI, so concurrent readers wait on the same GET.
     cache: Mutex<HashMap<String, Shared<BoxFuture<'a, Stored>>>>,
     problems: Mutex<Vec<Problem>>,
-    /// The `$expand` query that collections are read with, set once from the service root.
-    /// It is `None` when the service advertises no form that the walker can use.
-    expand: OnceLock<Option<&'static str>>,
+    /// What the service root advertises of `$expand`, set once. It is `None` when the
+    /// service advertises no form that the walker can use.
+    expand: OnceLock<Option<ExpandSupport>>,
     /// Set when an expanded member lacked a property that a plain GET of it returned. Later
     /// collections are then read without `$expand`.
     expand_lossy: AtomicBool,
@@ -74,18 +80,50 @@ impl<'a, F: Fetch> Walker<'a, F> {
     /// Reads collections with `$expand` from now on, when the service root `root` advertises a
     /// form of it that the walker can use (see [`expand_query`]). Only the first call counts.
     pub fn use_expand(&self, root: &Value) {
-        let query = expand_query(root);
-        if let Some(query) = query {
-            tracing::debug!(query, "reading collections with $expand");
+        let support = ExpandSupport::from_root(root);
+        if let Some(support) = &support {
+            tracing::debug!(
+                query = support.members,
+                subordinate_levels = support.subordinate_levels,
+                "reading collections with $expand"
+            );
         }
-        let _ = self.expand.set(query);
+        let _ = self.expand.set(support);
     }
 
-    fn expand_query(&self) -> Option<&'static str> {
+    fn support(&self) -> Option<ExpandSupport> {
         if self.expand_lossy.load(Ordering::Relaxed) {
             return None;
         }
         self.expand.get().copied().flatten()
+    }
+
+    fn expand_query(&self) -> Option<&'static str> {
+        self.support().map(|support| support.members)
+    }
+
+    /// Returns the query that inlines `levels` levels of subordinate resources (`.`), when
+    /// the service allows that many.
+    fn subordinate_query(&self, levels: u32) -> Option<String> {
+        let support = self.support()?;
+        if levels == 0 || levels > support.subordinate_levels {
+            return None;
+        }
+        if support.levels_option {
+            Some(format!("$expand=.($levels={levels})"))
+        } else {
+            Some("$expand=.".to_string())
+        }
+    }
+
+    /// Returns the finished response cached for `uri`, without waiting for one in flight.
+    fn cached(&self, uri: &str) -> Option<Arc<Value>> {
+        let key = normalize(uri)?;
+        let cache = self.cache.lock().expect("walker cache lock poisoned");
+        match cache.get(&key)?.peek()? {
+            Ok(body) => Some(body.value()),
+            Err(_) => None,
+        }
     }
 
     /// Fetches a resource once per collect, returning the cached response on later calls.
@@ -123,6 +161,19 @@ impl<'a, F: Fetch> Walker<'a, F> {
         true
     }
 
+    /// Stores resources that an expanded response carried inline (see [`harvest`]), each
+    /// unless its URI is cached already.
+    fn remember_all(&self, found: Vec<(String, Value)>) {
+        if found.is_empty() {
+            return;
+        }
+        let mut cache = self.cache.lock().expect("walker cache lock poisoned");
+        for (uri, doc) in found {
+            let Some(key) = normalize(&uri) else { continue };
+            cache.entry(key).or_insert_with(|| finished(CachedBody::stored(&doc)));
+        }
+    }
+
     /// Replaces the cache's entry for `uri`, which must be cached already. An expanded
     /// page is replaced by a copy whose members are references, once the members themselves
     /// are remembered, so that their text is not kept twice.
@@ -149,6 +200,67 @@ impl<'a, F: Fetch> Walker<'a, F> {
         }
     }
 
+    /// Fetches a resource with its subordinate resources inline (`$expand=.`), caching each
+    /// of them under its own URI so that reading them sends no request. A service that
+    /// refuses the expanded request gets a plain GET; one that ignores `$expand` gets nothing
+    /// more than a plain GET would.
+    async fn get_with_subordinates(&self, uri: &str, query: &str) -> Option<Arc<Value>> {
+        let Some(key) = normalize(uri) else {
+            self.problem(uri, OUTSIDE_LINK);
+            return None;
+        };
+        let (request, first) = {
+            let mut cache = self.cache.lock().expect("walker cache lock poisoned");
+            match cache.get(&key) {
+                Some(request) => (request.clone(), false),
+                None => {
+                    let fetch = self.fetch;
+                    let expanded = format!("{key}?{query}");
+                    let plain = key.clone();
+                    let request = async move {
+                        let doc = match fetch.get(&expanded).await {
+                            Ok(doc) if doc.is_object() => doc,
+                            Ok(_) => fetch.get(&plain).await.map_err(Arc::new)?,
+                            Err(err) => {
+                                tracing::debug!(uri = %plain, cause = %err, "expanded request failed; reading the resource without $expand");
+                                fetch.get(&plain).await.map_err(Arc::new)?
+                            }
+                        };
+                        Ok(Arc::new(CachedBody::fetched(doc)))
+                    }
+                    .boxed()
+                    .shared();
+                    cache.insert(key.clone(), request.clone());
+                    (request, true)
+                }
+            }
+        };
+
+        let doc = match request.await {
+            Ok(body) => body.value(),
+            Err(err) => {
+                self.problem(uri, err.to_string());
+                return None;
+            }
+        };
+        if !first {
+            return Some(doc);
+        }
+        // The cache keeps the resource with references in place of what it carried inline,
+        // so that no body's text is kept twice.
+        let mut doc = Arc::unwrap_or_clone(doc);
+        let mut found = Vec::new();
+        harvest(&mut doc, &mut found);
+        if found.is_empty() {
+            return Some(Arc::new(doc));
+        }
+        self.remember_all(found);
+        let doc = Arc::new(doc);
+        let mut cache = self.cache.lock().expect("walker cache lock poisoned");
+        cache.insert(key, finished(CachedBody::remembered(&doc)));
+        Some(doc)
+    }
+
     /// Fetches several resources concurrently, keeping the order of `uris` and dropping the
     /// ones that failed (each recorded as a problem).
     pub async fn get_all(&self, uris: &[String]) -> Vec<Resource> {
@@ -162,7 +274,11 @@ impl<'a, F: Fetch> Walker<'a, F> {
     /// Lists the members of a collection as [`Walker::try_members`] does, recording a problem
     /// when the first page cannot be read.
     pub async fn members(&self, collection: &str) -> Vec<Member> {
-        match self.try_members(collection).await {
+        self.members_with(collection, self.expand_query(), false).await
+    }
+
+    async fn members_with(&self, collection: &str, query: Option<&str>, deep: bool) -> Vec<Member> {
+        match self.try_members_with(collection, query, deep).await {
             Some(Ok(members)) => members,
             Some(Err(err)) => {
                 self.problem(collection, err.to_string());
@@ -182,7 +298,20 @@ impl<'a, F: Fetch> Walker<'a, F> {
     /// when the first page cannot be read, and `None` for a link outside `/redfish/v1`. A
     /// later page that fails is recorded as a problem and ends the list.
     pub async fn try_members(&self, collection: &str) -> Option<Result<Vec<Member>, Arc<RedfishError>>> {
-        let (first_uri, first_page, expanded) = match self.first_page(collection).await? {
+        self.try_members_with(collection, self.expand_query(), false).await
+    }
+
+    /// Lists the members of a collection as [`Walker::try_members`] does, reading its first
+    /// page with the `$expand` `query` when there is one. Where the query is `deep`, reaching
+    /// below the members, the resources that the expanded pages carry inline below the
+    /// members are cached under their own URI.
+    async fn try_members_with(
+        &self,
+        collection: &str,
+        query: Option<&str>,
+        deep: bool,
+    ) -> Option<Result<Vec<Member>, Arc<RedfishError>>> {
+        let (first_uri, first_page, expanded) = match self.first_page(collection, query).await? {
             Ok(first) => first,
             Err(err) => return Some(Err(err)),
         };
@@ -190,6 +319,7 @@ impl<'a, F: Fetch> Walker<'a, F> {
         let mut members = Vec::new();
         let mut visited = HashSet::from([normalize(collection), normalize(&first_uri)]);
         let mut expanded_pages = Vec::new();
+        let mut below_members = Vec::new();
         let mut page_uri = first_uri;
         let mut page = first_page;
         for _ in 0..MAX_PAGES {
@@ -197,7 +327,8 @@ impl<'a, F: Fetch> Walker<'a, F> {
                 .get("Members@odata.nextLink")
                 .and_then(Value::as_str)
                 .map(str::to_string);
-            if let Some(skeleton) = push_members(page, expanded, &mut members) {
+            let below = (expanded && deep).then_some(&mut below_members);
+            if let Some(skeleton) = push_members(page, expanded, &mut members, below) {
                 expanded_pages.push((page_uri, skeleton));
             }
             let Some(next_uri) = next_uri else {
@@ -214,6 +345,7 @@ impl<'a, F: Fetch> Walker<'a, F> {
         }
 
         if expanded {
+            self.remember_all(below_members);
             self.verify_expanded(collection, &mut members).await;
             let mut all_remembered = true;
             for (uri, doc) in &members {
@@ -233,11 +365,19 @@ impl<'a, F: Fetch> Walker<'a, F> {
         Some(Ok(members))
     }
 
-    /// Reads the first page of a collection: with `$expand` when the service supports it,
+    /// Reads the first page of a collection: with the `$expand` `query` when there is one,
     /// else, or when the expanded request fails or has no `Members` array, without it.
+    /// A collection that an earlier expanded response carried inline is taken from the cache.
     /// Returns the URI read, the page and whether it is expanded.
-    async fn first_page(&self, collection: &str) -> Option<Result<(String, Arc<Value>, bool), Arc<RedfishError>>> {
-        if let Some(query) = self.expand_query() {
+    async fn first_page(
+        &self,
+        collection: &str,
+        query: Option<&str>,
+    ) -> Option<Result<(String, Arc<Value>, bool), Arc<RedfishError>>> {
+        if let Some(page) = self.cached(collection) {
+            return Some(Ok((collection.to_string(), page, false)));
+        }
+        if let Some(query) = query {
             let separator = if collection.contains('?') { '&' } else { '?' };
             let expanded_uri = format!("{collection}{separator}{query}");
             match self.try_get(&expanded_uri).await? {
@@ -306,10 +446,40 @@ impl<'a, F: Fetch> Walker<'a, F> {
     /// Fetches every member of a collection concurrently, in collection order.
     pub async fn member_docs(&self, collection: &str) -> Vec<Resource> {
         let members = self.members(collection).await;
+        self.member_bodies(members, None).await
+    }
+
+    /// Fetches every member of a collection as [`Walker::member_docs`] does, for a reader
+    /// that goes on to read what lies `below` levels under each member: 1 for resources the
+    /// members link to (a Storage's `Drives`), 2 for the members of collections they link to
+    /// (a PCIe device's `PCIeFunctions`).
+    ///
+    /// Where the service inlines `1 + below` levels, the collection is read with them. Where
+    /// it inlines one level and `below` is 1, the collection is read plain and each member
+    /// with its subordinate resources inline, which costs one request per member instead of
+    /// one per linked resource. Otherwise this is [`Walker::member_docs`].
+    pub async fn member_docs_deep(&self, collection: &str, below: u32) -> Vec<Resource> {
+        if let Some(query) = self.subordinate_query(1 + below) {
+            let members = self.members_with(collection, Some(&query), true).await;
+            return self.member_bodies(members, None).await;
+        }
+        if below == 1
+            && let Some(query) = self.subordinate_query(1)
+        {
+            let members = self.members_with(collection, None, false).await;
+            return self.member_bodies(members, Some(&query)).await;
+        }
+        self.member_docs(collection).await
+    }
+
+    /// Returns the bodies of `members`, fetching those not inline, with the `$expand`
+    /// `query` when there is one. Members that fail are left out.
+    async fn member_bodies(&self, members: Vec<Member>, query: Option<&str>) -> Vec<Resource> {
         let docs = future::join_all(members.into_iter().map(|(uri, inline)| async move {
-            let doc = match inline {
-                Some(doc) => Some(doc),
-                None => self.get(&uri).await,
+            let doc = match (inline, query) {
+                (Some(doc), _) => Some(doc),
+                (None, Some(query)) => self.get_with_subordinates(&uri, query).await,
+                (None, None) => self.get(&uri).await,
             };
             Some((normalize(&uri).unwrap_or(uri), doc?))
         }))
@@ -321,6 +491,15 @@ impl<'a, F: Fetch> Walker<'a, F> {
     pub async fn linked_members(&self, doc: &Value, pointer: &str) -> Vec<Resource> {
         match super::json::link(doc, pointer) {
             Some(collection) => self.member_docs(&collection).await,
+            None => Vec::new(),
+        }
+    }
+
+    /// Fetches the members of the collection linked at `pointer` in `doc` as
+    /// [`Walker::member_docs_deep`] does.
+    pub async fn linked_members_deep(&self, doc: &Value, pointer: &str, below: u32) -> Vec<Resource> {
+        match super::json::link(doc, pointer) {
+            Some(collection) => self.member_docs_deep(&collection, below).await,
             None => Vec::new(),
         }
     }
@@ -353,7 +532,14 @@ pub const OUTSIDE_LINK: &str = "link outside /redfish/v1 not followed";
 /// The members are moved out of the page when no other reader has it, which is the usual
 /// case, and copied otherwise. When they were moved and some were inline, returns the rest
 /// of the page with each member reduced to its `@odata.id`, for the cache to keep instead.
-fn push_members(page: Arc<Value>, expanded: bool, members: &mut Vec<Member>) -> Option<Value> {
+/// With `below`, the resources that the inline members carry below them are moved there
+/// (see [`harvest`]).
+fn push_members(
+    page: Arc<Value>,
+    expanded: bool,
+    members: &mut Vec<Member>,
+    mut below: Option<&mut Vec<(String, Value)>>,
+) -> Option<Value> {
     let (mut page, owned) = match Arc::try_unwrap(page) {
         Ok(page) => (page, true),
         Err(shared) => {
@@ -367,7 +553,7 @@ fn push_members(page: Arc<Value>, expanded: bool, members: &mut Vec<Member>) -> 
 
     let mut references = Vec::with_capacity(list.len());
     let mut any_inline = false;
-    for member in list {
+    for mut member in list {
         let Some(uri) = member.get("@odata.id").and_then(Value::as_str).map(str::to_string) else {
             references.push(member);
             continue;
@@ -377,6 +563,9 @@ fn push_members(page: Arc<Value>, expanded: bool, members: &mut Vec<Member>) -> 
         } else {
             member.get("Id").is_some()
         };
+        if inline && let Some(below) = below.as_deref_mut() {
+            harvest(&mut member, below);
+        }
         references.push(serde_json::json!({ "@odata.id": uri }));
         any_inline |= inline;
         members.push((uri, inline.then(|| Arc::new(member))));
@@ -451,9 +640,12 @@ impl CachedBody {
     }
 }
 
-/// Returns a cache entry for a body that needs no request.
+/// Returns a cache entry for a body that needs no request, already complete so that
+/// [`Shared::peek`] finds it.
 fn finished<'a>(body: CachedBody) -> Shared<BoxFuture<'a, Stored>> {
-    future::ready(Ok(Arc::new(body))).boxed().shared()
+    let entry = future::ready(Ok(Arc::new(body))).boxed().shared();
+    let _ = entry.clone().now_or_never();
+    entry
 }
 
 fn serialize(doc: &Value) -> Box<[u8]> {
@@ -477,6 +669,95 @@ fn missing_properties(inline: &Value, plain: &Value) -> Vec<String> {
         .filter(|key| !key.contains('@') && inline.get(key.as_str()).is_none())
         .cloned()
         .collect()
+}
+
+/// Moves the resources that `doc` carries inline below its top level into `found`, leaving
+/// a reference (`{"@odata.id": …}`) in the place of each, as a plain GET of `doc` shows it.
+/// Inline objects that are not taken (see [`take_inline`]) stay as they are, and the
+/// [`NOT_SUBORDINATE`] properties are left alone.
+fn harvest(doc: &mut Value, found: &mut Vec<(String, Value)>) {
+    let children: Box<dyn Iterator<Item = &mut Value>> = match doc {
+        Value::Object(object) => Box::new(
+            object
+                .iter_mut()
+                .filter(|(key, _)| !NOT_SUBORDINATE.contains(&key.as_str()))
+                .map(|(_, child)| child),
+        ),
+        Value::Array(items) => Box::new(items.iter_mut()),
+        _ => return,
+    };
+    for child in children {
+        if !take_inline(child, found) {
+            harvest(child, found);
+        }
+    }
+}
+
+/// Moves `value` into `found`, after the resources below it, and leaves a reference in its
+/// place, when it is a complete inline resource or collection (see
+/// [`inline_resource_uri`]). Returns whether it did.
+///
+/// A resource counts only with every [`REQUIRED_PROPERTIES`] and [`EXPECTED_PROPERTIES`]
+/// property: where a BMC's expansion drops properties, the resource stays where it is and is
+/// fetched when read. A collection counts when it is not paged and every member counts (an
+/// empty one too).
+fn take_inline(value: &mut Value, found: &mut Vec<(String, Value)>) -> bool {
+    let Some(uri) = inline_resource_uri(value).map(str::to_string) else {
+        return false;
+    };
+
+    if let Some(Value::Array(members)) = value.get_mut("Members") {
+        let mut every = true;
+        for member in members.iter_mut() {
+            every &= take_inline(member, found);
+        }
+        if !every || value.get("Members@odata.nextLink").is_some() {
+            return false;
+        }
+    } else {
+        if !has_all(value, REQUIRED_PROPERTIES) || !has_all(value, EXPECTED_PROPERTIES) {
+            return false;
+        }
+        harvest(value, found);
+    }
+    let resource = std::mem::replace(value, serde_json::json!({ "@odata.id": uri.clone() }));
+    found.push((uri, resource));
+    true
+}
+
+/// What a service root advertises of `$expand`, in the forms the walker uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ExpandSupport {
+    /// The query that reads a collection with its members inline (see [`expand_query`]).
+    members: &'static str,
+    /// Levels of subordinate resources (`.`) one request can inline: `MaxLevels` where
+    /// `Levels` is true, 1 where only `NoLinks` is, 0 without `NoLinks`.
+    subordinate_levels: u32,
+    /// Whether `($levels=N)` may be written.
+    levels_option: bool,
+}
+
+impl ExpandSupport {
+    fn from_root(root: &Value) -> Option<ExpandSupport> {
+        let members = expand_query(root)?;
+        let features = root.pointer("/ProtocolFeaturesSupported/ExpandQuery")?;
+        let supports = |name: &str| features.get(name).and_then(Value::as_bool) == Some(true);
+        let levels_option = supports("Levels");
+        let subordinate_levels = match (supports("NoLinks"), levels_option) {
+            (false, _) => 0,
+            (true, false) => 1,
+            // A service that states no MaxLevels is trusted with one level only.
+            (true, true) => features
+                .get("MaxLevels")
+                .and_then(Value::as_u64)
+                .map_or(1, |levels| levels.clamp(1, 6) as u32),
+        };
+        Some(ExpandSupport {
+            members,
+            subordinate_levels,
+            levels_option,
+        })
+    }
 }
 
 /// Returns the query that reads a collection with its members inline, from the service
@@ -752,5 +1033,167 @@ mod expand_tests {
         let requests = fetch.requests.lock().unwrap().clone();
         assert_eq!(requests, vec![EXPANDED.to_string(), format!("{COLLECTION}/A1")]);
         assert_eq!(walker.expand_query(), Some("$expand=.($levels=1)"));
+    }
+
+    const STORAGE: &str = "/redfish/v1/Systems/1/Storage";
+    const RAID: &str = "/redfish/v1/Systems/1/Storage/RAID.1";
+
+    fn drive(id: &str) -> Value {
+        json!({
+            "@odata.id": format!("{RAID}/Drives/{id}"),
+            "@odata.type": "#Drive.v1_17_0.Drive",
+            "Id": id,
+            "Name": id,
+            "CapacityBytes": 960_000_000_000u64,
+            "Status": {"State": "Enabled"}
+        })
+    }
+
+    /// A RAID controller with two drives and an empty Volumes collection, each of them
+    /// inline when `inline` is true, as a `$expand=.` of the controller returns it.
+    fn raid(inline: bool) -> Value {
+        let drives: Vec<Value> = ["0", "1"]
+            .iter()
+            .map(|id| {
+                if inline {
+                    drive(id)
+                } else {
+                    json!({ "@odata.id": format!("{RAID}/Drives/{id}") })
+                }
+            })
+            .collect();
+        let volumes = if inline {
+            json!({"@odata.id": format!("{RAID}/Volumes"), "@odata.type": "#VolumeCollection.VolumeCollection", "Members": []})
+        } else {
+            json!({"@odata.id": format!("{RAID}/Volumes")})
+        };
+        json!({
+            "@odata.id": RAID,
+            "@odata.type": "#Storage.v1_15_0.Storage",
+            "Id": "RAID.1",
+            "Name": "RAID.1",
+            "Status": {"State": "Enabled"},
+            "Drives": drives,
+            "StorageControllers": [
+                {"@odata.id": format!("{RAID}#/StorageControllers/0"), "MemberId": "0", "Name": "PERC", "Status": {"State": "Enabled"}}
+            ],
+            "Volumes": volumes
+        })
+    }
+
+    /// A BMC with one Storage resource whose service root advertises `max_levels`.
+    fn storage_bmc() -> MapFetch {
+        let mut fetch = MapFetch::default();
+        fetch
+            .resources
+            .insert(STORAGE.to_string(), json!({"Members": [{"@odata.id": RAID}]}));
+        fetch.resources.insert(RAID.to_string(), raid(false));
+        for id in ["0", "1"] {
+            fetch.resources.insert(format!("{RAID}/Drives/{id}"), drive(id));
+        }
+        fetch
+            .resources
+            .insert(format!("{RAID}/Volumes"), json!({"Members": []}));
+        fetch
+    }
+
+    fn root_with_levels(max_levels: u32) -> Value {
+        json!({"ProtocolFeaturesSupported": {"ExpandQuery": {"NoLinks": true, "Levels": true, "MaxLevels": max_levels}}})
+    }
+
+    /// Reads the Storage members with what lies one level below them, then the drives and
+    /// the Volumes collection as the storage part does. Returns the URIs requested.
+    async fn read_storage(fetch: &MapFetch, max_levels: u32) -> Vec<String> {
+        let walker = Walker::new(fetch);
+        walker.use_expand(&root_with_levels(max_levels));
+
+        let storages = walker.member_docs_deep(STORAGE, 1).await;
+        assert_eq!(storages.len(), 1);
+        let controller = &storages[0].1;
+        assert_eq!(controller["StorageControllers"][0]["Name"], "PERC", "inline parts stay");
+        let links = super::super::json::links(controller, "/Drives");
+        let drives = walker.get_all(&links).await;
+        let volumes = walker.linked_members(controller, "/Volumes").await;
+
+        assert_eq!(drives.len(), 2);
+        assert_eq!(drives[1].1["CapacityBytes"], 960_000_000_000u64);
+        assert!(volumes.is_empty());
+        assert!(walker.into_problems().is_empty());
+        fetch.requests.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn two_levels_read_in_one_request() {
+        let mut fetch = storage_bmc();
+        fetch.resources.insert(
+            format!("{STORAGE}?$expand=.($levels=2)"),
+            json!({"Members": [raid(true)]}),
+        );
+
+        let requests = read_storage(&fetch, 3).await;
+
+        assert_eq!(requests, vec![format!("{STORAGE}?$expand=.($levels=2)")]);
+    }
+
+    #[tokio::test]
+    async fn one_level_reads_each_member_expanded() {
+        let mut fetch = storage_bmc();
+        fetch
+            .resources
+            .insert(format!("{RAID}?$expand=.($levels=1)"), raid(true));
+
+        let requests = read_storage(&fetch, 1).await;
+
+        assert_eq!(
+            requests,
+            vec![STORAGE.to_string(), format!("{RAID}?$expand=.($levels=1)")]
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_member_expand_reads_plain() {
+        let fetch = storage_bmc();
+
+        let requests = read_storage(&fetch, 1).await;
+
+        assert_eq!(
+            requests[..3],
+            [
+                STORAGE.to_string(),
+                format!("{RAID}?$expand=.($levels=1)"),
+                RAID.to_string()
+            ]
+        );
+        // Then the two drives, and Volumes with $expand (which this BMC refuses) and without.
+        assert_eq!(requests.len(), 7, "{requests:?}");
+    }
+
+    #[tokio::test]
+    async fn inline_resource_without_status_is_fetched() {
+        let mut fetch = storage_bmc();
+        let mut expanded = raid(true);
+        expanded["Drives"][1].as_object_mut().unwrap().remove("Status");
+        fetch.resources.insert(format!("{RAID}?$expand=.($levels=1)"), expanded);
+
+        let requests = read_storage(&fetch, 1).await;
+
+        assert_eq!(requests.len(), 3, "{requests:?}");
+        assert_eq!(requests[2], format!("{RAID}/Drives/1"));
+    }
+
+    #[test]
+    fn harvest_leaves_fragments_and_partial_collections() {
+        let mut doc = raid(true);
+        doc["Volumes"] =
+            json!({"@odata.id": format!("{RAID}/Volumes"), "Members": [{"@odata.id": format!("{RAID}/Volumes/1")}]});
+        let mut found = Vec::new();
+
+        harvest(&mut doc, &mut found);
+
+        let uris: Vec<&str> = found.iter().map(|(uri, _)| uri.as_str()).collect();
+        assert_eq!(uris, [format!("{RAID}/Drives/0"), format!("{RAID}/Drives/1")]);
+        assert_eq!(doc["Drives"][0], json!({"@odata.id": format!("{RAID}/Drives/0")}));
+        assert_eq!(doc["StorageControllers"][0]["Name"], "PERC");
+        assert!(doc["Volumes"]["Members"].is_array(), "a collection of references stays");
     }
 }

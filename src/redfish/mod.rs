@@ -241,6 +241,23 @@ pub async fn members<F: Fetch>(fetch: &F, collection: &str) -> Result<Vec<String
     Ok(ids)
 }
 
+/// Returns the URI of a resource or collection that `value` carries inline, as `$expand`
+/// inlines them: an object with an `@odata.id` and more, whose `@odata.id` has no fragment
+/// (`Power#/PowerSupplies/0` names a part of its parent), and with an `Id` or a `Members`
+/// array. `None` for a reference or any other object.
+pub fn inline_resource_uri(value: &Value) -> Option<&str> {
+    let object = value.as_object()?;
+    let uri = object.get("@odata.id")?.as_str()?;
+    let resource = object.contains_key("Id") || object.get("Members").is_some_and(Value::is_array);
+    (object.len() > 1 && !uri.contains('#') && resource).then_some(uri)
+}
+
+/// Properties whose objects are never searched for inline resources: `Links` points at
+/// resources elsewhere in the tree, `Oem` holds vendor objects that may look like resources
+/// (iDRAC's `Oem.Dell.DellSystem`) and that the collector reads in place, and `Actions`
+/// holds no resources.
+pub const NOT_SUBORDINATE: &[&str] = &["Links", "Oem", "Actions"];
+
 /// Returns the `@odata.id` of a link object (`{"@odata.id": "/redfish/v1/..."}`).
 pub fn odata_id(link: &Value) -> Option<String> {
     link.get("@odata.id").and_then(Value::as_str).map(str::to_string)
