@@ -9,7 +9,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::redfish::{Fetch, NOT_SUBORDINATE, RedfishError, canonical_path, inline_resource_uri};
+use crate::redfish::{Fetch, NOT_SUBORDINATE, RedfishError, WithText, canonical_path, inline_resource_uri};
 
 /// Value written in place of every secret.
 pub const REDACTED: &str = "REDACTED";
@@ -31,7 +31,7 @@ pub struct Recorded {
 }
 
 impl Recorded {
-    fn insert(&self, path: &str, result: &Result<Value, RedfishError>) {
+    fn insert(&self, path: &str, result: Result<&Value, &RedfishError>) {
         let Some(key) = canonical_path(path) else { return };
         match result {
             Ok(body) => {
@@ -84,9 +84,16 @@ impl<'a, F: Fetch> Recorder<'a, F> {
 
 impl<F: Fetch> Fetch for Recorder<'_, F> {
     async fn get(&self, path: &str) -> Result<Value, RedfishError> {
-        let result = self.inner.get(path).await;
+        self.get_text(path).await.map(|(value, _)| value)
+    }
+
+    async fn get_text(&self, path: &str) -> Result<WithText, RedfishError> {
+        let result = self.inner.get_text(path).await;
         if let Some(recorded) = self.recorded {
-            recorded.insert(path, &result);
+            match &result {
+                Ok((value, _)) => recorded.insert(path, Ok(value)),
+                Err(err) => recorded.insert(path, Err(err)),
+            }
         }
         result
     }

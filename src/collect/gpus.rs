@@ -292,7 +292,7 @@ fn looks_nvidia(device: &Value, function: &Value) -> bool {
 }
 
 fn pcie_link(uri: &str, doc: &Value, pointer: &str) -> Option<PcieLink> {
-    let link = doc.pointer(pointer)?;
+    let link = json::at(doc, pointer)?;
     let pcie = PcieLink {
         uri: uri.to_string(),
         pcie_type: json::text(link, "/PCIeType"),

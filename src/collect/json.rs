@@ -6,11 +6,41 @@
 
 use serde_json::Value;
 
+/// Looks up a JSON pointer (RFC 6901) as [`Value::pointer`] does, without allocating for
+/// each segment: serde_json unescapes every segment into a new string, which made pointer
+/// lookups a few percent of a scan's CPU. Pointers with escapes (`~0`, `~1`) go to serde_json.
+pub fn at<'a>(doc: &'a Value, pointer: &str) -> Option<&'a Value> {
+    if pointer.is_empty() {
+        return Some(doc);
+    }
+    if pointer.contains('~') {
+        return doc.pointer(pointer);
+    }
+    let mut current = doc;
+    for segment in pointer.strip_prefix('/')?.split('/') {
+        current = match current {
+            Value::Object(object) => object.get(segment)?,
+            Value::Array(items) => items.get(array_index(segment)?)?,
+            _ => return None,
+        };
+    }
+    Some(current)
+}
+
+/// Parses an array index of a JSON pointer: decimal digits without a leading zero.
+fn array_index(segment: &str) -> Option<usize> {
+    let digits = segment.bytes().all(|byte| byte.is_ascii_digit());
+    if !digits || segment.is_empty() || (segment.len() > 1 && segment.starts_with('0')) {
+        return None;
+    }
+    segment.parse().ok()
+}
+
 /// Reads a string at a JSON pointer, trimmed, writing out numbers and booleans as text.
 ///
 /// Empty strings count as absent: Lenovo XCC sends `""` for the serial number of every CPU.
 pub fn text(doc: &Value, pointer: &str) -> Option<String> {
-    let text = match doc.pointer(pointer)? {
+    let text = match at(doc, pointer)? {
         Value::String(s) => s.trim().to_string(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
@@ -23,7 +53,7 @@ pub fn text(doc: &Value, pointer: &str) -> Option<String> {
 ///
 /// Whole-valued floats (`32768.0`) are accepted; fractions, negatives and other types are not.
 pub fn unsigned(doc: &Value, pointer: &str) -> Option<u64> {
-    match doc.pointer(pointer)? {
+    match at(doc, pointer)? {
         Value::Number(n) => n
             .as_u64()
             .or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64)),
@@ -39,7 +69,7 @@ pub fn unsigned32(doc: &Value, pointer: &str) -> Option<u32> {
 
 /// Reads a number at a JSON pointer from a number or a decimal string.
 pub fn float(doc: &Value, pointer: &str) -> Option<f64> {
-    match doc.pointer(pointer)? {
+    match at(doc, pointer)? {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
@@ -48,13 +78,13 @@ pub fn float(doc: &Value, pointer: &str) -> Option<f64> {
 
 /// Reads the `@odata.id` of the link object at a JSON pointer.
 pub fn link(doc: &Value, pointer: &str) -> Option<String> {
-    text(doc.pointer(pointer)?, "/@odata.id")
+    text(at(doc, pointer)?, "/@odata.id")
 }
 
 /// Reads the `@odata.id` of every link at a JSON pointer, whether the BMC sent an array of
 /// links or a single link object.
 pub fn links(doc: &Value, pointer: &str) -> Vec<String> {
-    match doc.pointer(pointer) {
+    match at(doc, pointer) {
         Some(Value::Array(items)) => items.iter().filter_map(|item| text(item, "/@odata.id")).collect(),
         Some(item @ Value::Object(_)) => text(item, "/@odata.id").into_iter().collect(),
         _ => Vec::new(),
@@ -80,7 +110,7 @@ pub fn is_absent(doc: &Value) -> bool {
 ///
 /// HPE iLO 5 writes ids as decimal strings, DGX AMI firmware in upper-case hex.
 pub fn pci_id(doc: &Value, pointer: &str) -> Option<u32> {
-    match doc.pointer(pointer)? {
+    match at(doc, pointer)? {
         Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
         Value::String(s) => parse_pci_id(s),
         _ => None,
@@ -116,6 +146,34 @@ pub fn serial(doc: &Value) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn at_agrees_with_serde_json() {
+        let doc = json!({
+            "Status": {"State": "Enabled"},
+            "Items": [{"Id": "0"}, {"Id": "1"}],
+            "a/b": 1,
+            "m~n": 2,
+            "": {"": 3}
+        });
+        for pointer in [
+            "",
+            "/Status/State",
+            "/Items/1/Id",
+            "/Items/01/Id",
+            "/Items/-",
+            "/Items/x",
+            "/a~1b",
+            "/m~0n",
+            "/Missing",
+            "Status",
+            "/",
+            "//",
+            "/Status/State/More",
+        ] {
+            assert_eq!(at(&doc, pointer), doc.pointer(pointer), "{pointer}");
+        }
+    }
 
     #[test]
     fn unsigned_reads_numbers_and_strings() {

@@ -116,8 +116,7 @@ fn ethernet_interface(uri: &str, doc: &Value) -> NetworkPort {
 
 /// Reads an array of strings, skipping nulls and empty entries.
 fn strings(doc: &Value, pointer: &str) -> Vec<String> {
-    let items = doc
-        .pointer(pointer)
+    let items = json::at(doc, pointer)
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default();

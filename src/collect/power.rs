@@ -179,7 +179,7 @@ async fn legacy_power<F: Fetch>(walker: &Walker<'_, F>, uri: &str) -> ChassisPow
 }
 
 fn group_size(group: &Value, pointer: &str) -> Option<u32> {
-    let members = group.pointer(pointer)?.as_array()?;
+    let members = json::at(group, pointer)?.as_array()?;
     u32::try_from(members.len()).ok()
 }
 

@@ -138,8 +138,8 @@ impl<'a, F: Fetch> Walker<'a, F> {
                 .or_insert_with(|| {
                     let fetch = self.fetch;
                     async move {
-                        let doc = fetch.get(&key).await.map_err(Arc::new)?;
-                        Ok(Arc::new(CachedBody::fetched(doc)))
+                        let (doc, text) = fetch.get_text(&key).await.map_err(Arc::new)?;
+                        Ok(Arc::new(CachedBody::fetched(doc, text)))
                     }
                     .boxed()
                     .shared()
@@ -218,15 +218,15 @@ impl<'a, F: Fetch> Walker<'a, F> {
                     let expanded = format!("{key}?{query}");
                     let plain = key.clone();
                     let request = async move {
-                        let doc = match fetch.get(&expanded).await {
-                            Ok(doc) if doc.is_object() => doc,
-                            Ok(_) => fetch.get(&plain).await.map_err(Arc::new)?,
+                        let (doc, text) = match fetch.get_text(&expanded).await {
+                            Ok((doc, text)) if doc.is_object() => (doc, text),
+                            Ok(_) => fetch.get_text(&plain).await.map_err(Arc::new)?,
                             Err(err) => {
                                 tracing::debug!(uri = %plain, cause = %err, "expanded request failed; reading the resource without $expand");
-                                fetch.get(&plain).await.map_err(Arc::new)?
+                                fetch.get_text(&plain).await.map_err(Arc::new)?
                             }
                         };
-                        Ok(Arc::new(CachedBody::fetched(doc)))
+                        Ok(Arc::new(CachedBody::fetched(doc, text)))
                     }
                     .boxed()
                     .shared();
@@ -592,11 +592,12 @@ struct Parsed {
 }
 
 impl CachedBody {
-    /// Keeps a body fetched from the BMC, handing the parsed body to its first reader.
-    fn fetched(doc: Value) -> CachedBody {
+    /// Keeps a body fetched from the BMC, handing the parsed body to its first reader. The
+    /// `text` it was parsed from is kept where the fetch returned it, else written anew.
+    fn fetched(doc: Value, text: Option<Box<[u8]>>) -> CachedBody {
         let doc = Arc::new(doc);
         CachedBody {
-            text: serialize(&doc),
+            text: text.unwrap_or_else(|| serialize(&doc)),
             parsed: Mutex::new(Parsed {
                 weak: Arc::downgrade(&doc),
                 first: Some(doc),

@@ -33,7 +33,17 @@ use serde_json::Value;
 /// JSON body of a successful GET, and a [`RedfishError`] naming the path otherwise.
 pub trait Fetch: Sync {
     fn get(&self, path: &str) -> impl Future<Output = Result<Value, RedfishError>> + Send;
+
+    /// Reads a resource as [`Fetch::get`] does, with the JSON text it was parsed from where
+    /// the implementation keeps it, so that a cache can store the text without writing the
+    /// body out again.
+    fn get_text(&self, path: &str) -> impl Future<Output = Result<WithText, RedfishError>> + Send {
+        async move { self.get(path).await.map(|value| (value, None)) }
+    }
 }
+
+/// A parsed body and, where kept, the JSON text it was parsed from.
+pub type WithText = (Value, Option<Box<[u8]>>);
 
 /// Deepest nesting of arrays and objects accepted in a body. Redfish resources nest a few
 /// levels, and `$expand` adds a few more per level, so 64 leaves a wide margin while staying
@@ -79,22 +89,24 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, (usize, String)> {
 /// repair, so the caller can record it. The error offset is that of the strict pass, into
 /// the body as received.
 pub fn parse_json_lenient(bytes: &[u8]) -> Result<ParsedJson, JsonError> {
+    // The depth is checked on the parsed value, which has far fewer nodes than the body has
+    // bytes. serde_json itself refuses bodies deeper than its recursion limit, so a failed
+    // parse measures the body's depth before anything else.
+    let strict_error = match serde_json::from_slice(bytes) {
+        Ok(value) => return within_depth(ParsedJson { value, defect: None }),
+        Err(err) => err,
+    };
     let depth = json_depth(bytes);
     if depth > MAX_JSON_DEPTH {
         return Err(JsonError::TooDeep { depth });
     }
-
-    let strict_error = match serde_json::from_slice(bytes) {
-        Ok(value) => return Ok(ParsedJson { value, defect: None }),
-        Err(err) => err,
-    };
 
     let (repaired, repairs) = repair_json(bytes);
     if !repairs.is_empty()
         && let Ok(value) = serde_json::from_slice(&repaired)
     {
         let defect = format!("body is not valid JSON: {}; read after repair", repairs.join(" and "));
-        return Ok(ParsedJson {
+        return within_depth(ParsedJson {
             value,
             defect: Some(defect),
         });
@@ -147,8 +159,29 @@ fn repair_json(bytes: &[u8]) -> (Vec<u8>, Vec<String>) {
     (repaired, repairs)
 }
 
+/// Returns `parsed`, or [`JsonError::TooDeep`] when its value nests deeper than
+/// [`MAX_JSON_DEPTH`].
+fn within_depth(parsed: ParsedJson) -> Result<ParsedJson, JsonError> {
+    let depth = value_depth(&parsed.value);
+    if depth > MAX_JSON_DEPTH {
+        return Err(JsonError::TooDeep { depth });
+    }
+    Ok(parsed)
+}
+
+/// Nesting of arrays and objects in a parsed value, counted as [`json_depth`] counts it in
+/// text: `{}` and `[1]` are 1 deep, a scalar 0.
+fn value_depth(value: &Value) -> usize {
+    match value {
+        Value::Object(object) => 1 + object.values().map(value_depth).max().unwrap_or(0),
+        Value::Array(items) => 1 + items.iter().map(value_depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// Returns the deepest nesting of arrays and objects in a body, ignoring brackets inside
-/// strings. Works on invalid JSON too, so the cap applies before serde_json recurses.
+/// strings. Works on invalid JSON too, so a body that serde_json refused can still be
+/// measured against the cap.
 fn json_depth(bytes: &[u8]) -> usize {
     let mut depth: usize = 0;
     let mut deepest = 0;
@@ -195,6 +228,10 @@ fn byte_offset(body: &[u8], line: usize, column: usize) -> usize {
 /// Returns `None` for anything but an absolute path: a URL with a scheme, a
 /// scheme-relative `//host/...` link, a relative path, or a path with a `..` segment.
 pub fn canonical_path(uri: &str) -> Option<String> {
+    // Nearly every link a BMC writes is canonical already.
+    if is_canonical(uri) {
+        return Some(uri.to_string());
+    }
     let without_fragment = uri.split('#').next().unwrap_or("");
     let (path, query) = match without_fragment.split_once('?') {
         Some((path, query)) => (path, Some(query)),
@@ -213,6 +250,21 @@ pub fn canonical_path(uri: &str) -> Option<String> {
         canonical.push_str(query);
     }
     Some(canonical)
+}
+
+/// True for a path that [`canonical_path`] returns unchanged: absolute, without a fragment,
+/// an empty, `.` or `..` segment, or a trailing slash (the root `/` aside).
+fn is_canonical(uri: &str) -> bool {
+    let path = uri.split_once('?').map_or(uri, |(path, _)| path);
+    if uri.contains('#') || !path.starts_with('/') {
+        return false;
+    }
+    if path == "/" {
+        return true;
+    }
+    path[1..]
+        .split('/')
+        .all(|segment| !segment.is_empty() && segment != "." && segment != "..")
 }
 
 /// Lists the `@odata.id` of every member of a collection, following `Members@odata.nextLink`.
@@ -305,6 +357,50 @@ mod tests {
         );
         let quoted = format!("{{\"Text\":\"{}\"}}", "[".repeat(200));
         assert!(parse_json_lenient(quoted.as_bytes()).is_ok());
+
+        // Deeper than serde_json's recursion limit of 128, which fails its parse.
+        let deeper = format!("{}{}", "[".repeat(300), "]".repeat(300));
+        assert_eq!(
+            parse_json_lenient(deeper.as_bytes()),
+            Err(JsonError::TooDeep { depth: 300 })
+        );
+    }
+
+    #[test]
+    fn canonical_fast_path_agrees() {
+        for uri in [
+            "/",
+            "/redfish/v1",
+            "/redfish/v1/",
+            "/redfish//v1",
+            "/redfish/v1?$skip=2",
+            "/redfish/v1/?$skip=2",
+            "/redfish/v1#/x",
+            "/redfish/./v1",
+            "/redfish/../v1",
+            "redfish/v1",
+            "//host/v1",
+            "/a?b/c//d",
+            "",
+        ] {
+            let slow = {
+                let without_fragment = uri.split('#').next().unwrap_or("");
+                let (path, query) = match without_fragment.split_once('?') {
+                    Some((path, query)) => (path, Some(query)),
+                    None => (without_fragment, None),
+                };
+                let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+                (path.starts_with('/') && !path.starts_with("//") && !segments.contains(&"..")).then(|| {
+                    let mut canonical = format!("/{}", segments.join("/"));
+                    if let Some(query) = query {
+                        canonical.push('?');
+                        canonical.push_str(query);
+                    }
+                    canonical
+                })
+            };
+            assert_eq!(canonical_path(uri), slow, "{uri}");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use super::connection::{BmcConnection, Replay};
-use super::{Fetch, RedfishError, canonical_path};
+use super::{Fetch, RedfishError, WithText, canonical_path};
 use crate::credentials::Credentials;
 use crate::inventory::BmcAddress;
 
@@ -324,7 +324,8 @@ impl Session {
         }
     }
 
-    async fn read(&self, path: &str) -> Result<Value, RedfishError> {
+    /// Reads `path`, returning its body and, when the body parsed without repair, its text.
+    async fn read(&self, path: &str) -> Result<WithText, RedfishError> {
         let url = self.connection.resolve(path)?;
         let limit = self.connection.max_resources;
         if self.requests_sent.fetch_add(1, Ordering::Relaxed) >= limit {
@@ -344,10 +345,14 @@ impl Session {
         }
 
         let parsed = self.connection.json(path, &reply)?;
-        if let Some(defect) = parsed.defect {
-            self.record_defect(path, defect);
-        }
-        Ok(parsed.value)
+        let text = match parsed.defect {
+            Some(defect) => {
+                self.record_defect(path, defect);
+                None
+            }
+            None => Some(reply.body.into_boxed_slice()),
+        };
+        Ok((parsed.value, text))
     }
 }
 
@@ -392,13 +397,17 @@ impl Drop for Session {
 
 impl Fetch for Session {
     async fn get(&self, path: &str) -> Result<Value, RedfishError> {
+        self.get_text(path).await.map(|(value, _)| value)
+    }
+
+    async fn get_text(&self, path: &str) -> Result<WithText, RedfishError> {
         if let Some(cause) = self.stop_cause() {
             return Err(cause);
         }
         if canonical_path(path).as_deref() == Some(SERVICE_ROOT)
             && let Some(root) = lock(&self.service_root).take()
         {
-            return Ok(root);
+            return Ok((root, None));
         }
         let result = self.read(path).await;
         if let Err(err) = &result
