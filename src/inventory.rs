@@ -17,7 +17,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use address::{AddressError, BmcAddress};
+pub use address::{AddressError, BmcAddress, without_userinfo};
 
 /// A validated inventory file.
 #[derive(Debug, Clone)]
@@ -434,7 +434,8 @@ fn parse_bmc(text: &str, line: usize, problems: &mut Problems) -> Option<BmcAddr
     match BmcAddress::parse(text) {
         Ok(address) => Some(address),
         Err(err) => {
-            problems.push(line, format!("invalid BMC address `{text}`: {err}"), err.hint());
+            let shown = without_userinfo(text);
+            problems.push(line, format!("invalid BMC address `{shown}`: {err}"), err.hint());
             None
         }
     }

@@ -199,9 +199,10 @@ struct ScanArgs {
     #[arg(long, requires = "known_bmcs")]
     record_new_bmcs: bool,
 
-    /// Network (CIDR) that BMCs may be in; repeat for several. A BMC resolving outside every
-    /// one is not contacted. Without this flag every address is allowed.
-    #[arg(long, value_name = "CIDR")]
+    /// Network (CIDR) that BMCs may be in; repeat for several. A single address stands for
+    /// itself. A BMC resolving outside every one is not contacted. Without this flag every
+    /// address is allowed.
+    #[arg(long, value_name = "CIDR", value_parser = network)]
     allow_net: Vec<IpNet>,
 
     /// Read with basic auth when a BMC rejects the login because its session table is full.
@@ -290,6 +291,14 @@ fn at_least_one_u64(text: &str) -> Result<u64, String> {
         Ok(value) if value >= 1 => Ok(value),
         _ => Err(format!("`{text}` is not a whole number of at least 1")),
     }
+}
+
+/// Parses a CIDR network, or a single address as the network of that address alone.
+fn network(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{text}` is neither a network such as 10.20.0.0/16 nor an IP address"))
 }
 
 fn at_least_one(text: &str) -> Result<usize, String> {

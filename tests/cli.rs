@@ -185,6 +185,47 @@ fn invalid_inventory_exits_two_naming_file_and_line() {
 }
 
 #[test]
+fn credentials_in_a_bmc_address_are_not_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("rack.csv");
+    std::fs::write(
+        &inventory,
+        "rack,position,hostname,bmc,role\nR1,1,gpu-1,https://admin:s3cret-in-url@127.0.0.1:8443,gpu-compute\n",
+    )
+    .unwrap();
+
+    let output = rackcheck(&["scan", inventory.to_str().unwrap()]).output().unwrap();
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr.contains("rack.csv:2"), "{stderr}");
+    assert!(stderr.contains("`https://***@127.0.0.1:8443`"), "{stderr}");
+    assert!(!stderr.contains("s3cret-in-url"), "{stderr}");
+}
+
+#[tokio::test]
+async fn allow_net_takes_a_single_address() {
+    let mut rack = TestRack::new();
+    rack.add("smc", "supermicro-as4125gs-l40s", None, "gpu-compute").await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let inside = run(scan_command(&rack, &dir, &["--allow-net", "127.0.0.1"])).await;
+    let outside = run(scan_command(&rack, &dir, &["--allow-net", "127.0.0.2"])).await;
+    let invalid = run(scan_command(&rack, &dir, &["--allow-net", "127.0.0.300"])).await;
+
+    assert_eq!(inside.status.code(), Some(0), "{}", text(&inside.stderr));
+    assert_eq!(outside.status.code(), Some(3), "{}", text(&outside.stderr));
+    assert!(text(&outside.stderr).contains("outside the allowed networks (127.0.0.2/32)"));
+    assert_eq!(invalid.status.code(), Some(2));
+    assert!(
+        text(&invalid.stderr).contains("`127.0.0.300`"),
+        "{}",
+        text(&invalid.stderr)
+    );
+    rack.shutdown().await;
+}
+
+#[test]
 fn missing_inventory_exits_two() {
     let output = rackcheck(&["scan", "/nonexistent/rack.csv"]).output().unwrap();
 

@@ -118,6 +118,21 @@ impl BmcAddress {
     }
 }
 
+/// Returns `text` with any user name and password before the host replaced by `***`, so
+/// that an address refused for carrying credentials can be shown in the error.
+pub fn without_userinfo(text: &str) -> String {
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, text),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return text.to_string();
+    };
+    let scheme = scheme.map(|scheme| format!("{scheme}://")).unwrap_or_default();
+    format!("{scheme}***{}", &rest[at..])
+}
+
 /// Rewrites the accepted short forms into an `https://` URL, rejecting other schemes.
 fn as_https_url(text: &str) -> Result<String, AddressError> {
     if let Some((scheme, _)) = text.split_once("://") {
@@ -170,6 +185,17 @@ impl<'de> Deserialize<'de> for BmcAddress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn userinfo_is_hidden() {
+        assert_eq!(
+            without_userinfo("https://admin:s3cret@10.0.0.1:8443/redfish/v1"),
+            "https://***@10.0.0.1:8443/redfish/v1"
+        );
+        assert_eq!(without_userinfo("root:p@ss@bmc-a01"), "***@bmc-a01");
+        assert_eq!(without_userinfo("bmc-a01:443"), "bmc-a01:443");
+        assert_eq!(without_userinfo("https://bmc-a01/x@y"), "https://bmc-a01/x@y");
+    }
 
     fn canonical(text: &str) -> String {
         BmcAddress::parse(text).unwrap().to_string()

@@ -12,7 +12,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::inventory::BmcAddress;
+use crate::inventory::{BmcAddress, without_userinfo};
 
 /// An invalid or unreadable known-BMCs file.
 #[derive(Debug, thiserror::Error)]
@@ -172,7 +172,8 @@ fn parse_line(line: &str) -> Result<(String, String), String> {
     let (Some(address), Some(fingerprint), None) = (fields.next(), fields.next(), fields.next()) else {
         return Err(format!("expected `host:port FINGERPRINT`, found `{line}`"));
     };
-    let bmc = BmcAddress::parse(address).map_err(|err| format!("invalid address `{address}`: {err}"))?;
+    let bmc =
+        BmcAddress::parse(address).map_err(|err| format!("invalid address `{}`: {err}", without_userinfo(address)))?;
     let fingerprint = normalize_fingerprint(fingerprint)
         .ok_or_else(|| format!("invalid fingerprint `{fingerprint}`: expected 32 hex bytes of a SHA-256 digest"))?;
     Ok((key(&bmc), fingerprint))
