@@ -581,6 +581,10 @@ async fn hang_leaves_other_facts_usable() {
     assert!(timed_out.message.contains("timed out"), "{timed_out:?}");
     let iommu = smc.findings.iter().find(|f| f.rule == "bios-iommu-disabled").unwrap();
     assert_eq!(iommu.status, Status::Unknown);
+    // The finding says that the read failed and why, not only that no Bios was reported.
+    let read_failure = format!("could not read {} (", timed_out.uri);
+    assert!(iommu.observed.starts_with(&read_failure), "{}", iommu.observed);
+    assert!(iommu.observed.contains("timed out"), "{}", iommu.observed);
     assert!(
         smc.findings
             .iter()

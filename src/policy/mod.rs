@@ -182,7 +182,7 @@ fn account_for_unread(outcome: rules::Outcome, rule: &RuleInfo, subject: &Subjec
     if outcome.status == Status::Fail && !outcome.parts.is_empty() {
         return outcome;
     }
-    if matches!(outcome.status, Status::Unknown | Status::Error) {
+    if outcome.status == Status::Error {
         return outcome;
     }
 
@@ -190,10 +190,20 @@ fn account_for_unread(outcome: rules::Outcome, rule: &RuleInfo, subject: &Subjec
         1 => String::new(),
         count => format!(" and {} more", count - 1),
     };
-    let observed = format!(
-        "could not read {}{more} ({}), so this is judged on part of the data: {}",
-        first.uri, first.message, outcome.observed
-    );
+    // An outcome that is unknown already often says that nothing was reported, which the
+    // failed read explains; the read's cause comes first so that it is not taken for an
+    // absent resource.
+    let observed = if outcome.status == Status::Unknown {
+        format!(
+            "could not read {}{more} ({}); {}",
+            first.uri, first.message, outcome.observed
+        )
+    } else {
+        format!(
+            "could not read {}{more} ({}), so this is judged on part of the data: {}",
+            first.uri, first.message, outcome.observed
+        )
+    };
     let mut evidence = outcome.evidence;
     evidence.insert(0, Evidence::new(&first.uri, "", serde_json::Value::Null));
     rules::Outcome {
