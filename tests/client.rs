@@ -154,9 +154,13 @@ async fn basic_auth_without_session_service() {
 
     let system = session.get("/redfish/v1/Systems/2").await.unwrap();
     assert_eq!(system["Id"], "2");
+    // The Systems collection read to check the credentials serves the first read of it.
+    let systems = session.get("/redfish/v1/Systems").await.unwrap();
+    assert!(systems["Members"].is_array(), "{systems}");
 
     session.logout().await.unwrap();
     let stats = bmc.stats();
+    assert_eq!(stats.requests_by_path.get("/redfish/v1/Systems"), Some(&1));
     assert_eq!(stats.logins, 0);
     assert_eq!(stats.logouts, 0);
     assert_eq!(stats.failed_logins, 0);

@@ -202,11 +202,16 @@ impl RedfishClient {
 
         let systems = root.as_ref().and_then(|root| root.get("Systems")).and_then(odata_id);
         let auth = Auth::Basic(credentials.clone());
-        if let Some(systems) = systems {
-            check_basic_auth(&connection, &auth, &systems).await?;
-        }
+        let systems_body = match &systems {
+            Some(systems) => check_basic_auth(&connection, &auth, systems).await?,
+            None => None,
+        };
         tracing::debug!(bmc = %bmc, "reading with basic auth");
-        Ok(with_service_root(Session::new(connection, auth, None, None), root))
+        let session = with_service_root(Session::new(connection, auth, None, None), root);
+        if let (Some(systems), Some(body)) = (systems, systems_body) {
+            session.keep(&systems, body);
+        }
+        Ok(session)
     }
 
     /// Reads a BMC's service root without credentials, as `rackcheck discover` does to
@@ -320,7 +325,7 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
 /// from unauthenticated clients may show them once logged in.
 fn with_service_root(session: Session, root: Option<Value>) -> Session {
     if let Some(root) = root.filter(|root| root.get("Systems").is_some()) {
-        session.keep_service_root(root);
+        session.keep(SERVICE_ROOT, root);
     }
     session
 }
@@ -446,7 +451,9 @@ fn session_uri(reply: &Reply) -> Option<String> {
 /// Reads a resource with basic auth to find out whether the credentials are right.
 ///
 /// Only a 401 or 403 fails the login; any other failure is left for the collector to meet.
-async fn check_basic_auth(connection: &BmcConnection, auth: &Auth, path: &str) -> Result<(), RedfishError> {
+/// Returns the body when it is JSON that needed no repair, so that the collector's read of
+/// the same resource sends no second request.
+async fn check_basic_auth(connection: &BmcConnection, auth: &Auth, path: &str) -> Result<Option<Value>, RedfishError> {
     let url = connection.resolve(path)?;
     let reply = connection
         .send(path, auth.apply(connection.http.get(url)), Replay::Idempotent)
@@ -454,5 +461,12 @@ async fn check_basic_auth(connection: &BmcConnection, auth: &Auth, path: &str) -
     if matches!(reply.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
         return Err(connection.status_error(path, &reply));
     }
-    Ok(())
+    if !reply.status.is_success() || reply.body_error.is_some() {
+        return Ok(None);
+    }
+    Ok(connection
+        .json(path, &reply)
+        .ok()
+        .filter(|parsed| parsed.defect.is_none())
+        .map(|parsed| parsed.value))
 }

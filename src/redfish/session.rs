@@ -21,9 +21,6 @@ use crate::inventory::BmcAddress;
 /// retry of the read that met the 401.
 const MAX_RELOGINS: u32 = 3;
 
-/// The service root in the form [`canonical_path`] returns.
-const SERVICE_ROOT: &str = "/redfish/v1";
-
 /// Authentication method of a [`Session`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthKind {
@@ -96,9 +93,9 @@ pub struct Session {
     /// The cap that stopped the session; every later read returns it.
     stopped: Mutex<Option<RedfishError>>,
     defects: Mutex<Vec<Defect>>,
-    /// The service root that login read, returned by the first read of `/redfish/v1` so
-    /// that a scan does not request it twice.
-    service_root: Mutex<Option<Value>>,
+    /// Bodies that login read, such as the service root, by canonical path: the first read
+    /// of each path returns its body, so that a scan does not request it twice.
+    kept: Mutex<Vec<(String, Value)>>,
 }
 
 impl Session {
@@ -122,13 +119,26 @@ impl Session {
             writes_sent: AtomicU64::new(0),
             stopped: Mutex::new(None),
             defects: Mutex::new(Vec::new()),
-            service_root: Mutex::new(None),
+            kept: Mutex::new(Vec::new()),
         }
     }
 
-    /// Keeps the service root that login read, for the first read of `/redfish/v1`.
-    pub(crate) fn keep_service_root(&self, root: Value) {
-        *lock(&self.service_root) = Some(root);
+    /// Keeps a body that login read, for the first read of `path`.
+    pub(crate) fn keep(&self, path: &str, body: Value) {
+        if let Some(key) = canonical_path(path) {
+            lock(&self.kept).push((key, body));
+        }
+    }
+
+    /// Takes the body kept for `path`, if login read it.
+    fn take_kept(&self, path: &str) -> Option<Value> {
+        let mut kept = lock(&self.kept);
+        if kept.is_empty() {
+            return None;
+        }
+        let key = canonical_path(path)?;
+        let index = kept.iter().position(|(kept_path, _)| *kept_path == key)?;
+        Some(kept.swap_remove(index).1)
     }
 
     pub fn bmc(&self) -> &BmcAddress {
@@ -404,10 +414,8 @@ impl Fetch for Session {
         if let Some(cause) = self.stop_cause() {
             return Err(cause);
         }
-        if canonical_path(path).as_deref() == Some(SERVICE_ROOT)
-            && let Some(root) = lock(&self.service_root).take()
-        {
-            return Ok((root, None));
+        if let Some(body) = self.take_kept(path) {
+            return Ok((body, None));
         }
         let result = self.read(path).await;
         if let Err(err) = &result
