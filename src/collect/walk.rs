@@ -520,8 +520,10 @@ impl<'a, F: Fetch> Walker<'a, F> {
     }
 }
 
-/// Problem message for a link that [`normalize`] rejects.
-pub const OUTSIDE_LINK: &str = "link outside /redfish/v1 not followed";
+/// Problem message for a link that [`normalize`] rejects. Links are followed only as paths,
+/// so a link written as a full URL, even to the BMC's own address, is refused with them.
+pub const OUTSIDE_LINK: &str =
+    "link is not a path inside /redfish/v1 (a full URL, a `..` segment or another service); not followed";
 
 /// Appends the members of one collection page to `members`, with the body of each member
 /// that the page carries inline.
