@@ -168,6 +168,61 @@ async fn basic_auth_without_session_service() {
 }
 
 #[tokio::test]
+async fn reads_queued_behind_an_expired_token_wait_for_the_new_login() {
+    let bmc = start_bmc(|config| {
+        config.faults.sessions.expiry_s = Some(1);
+        config.faults.rules = vec![FaultRule::always(Fault::Latency { ms: 20, jitter_ms: 0 })];
+    })
+    .await;
+    let client = RedfishClient::new(&trusting(&bmc)).unwrap();
+    let session = client.login(&address(&bmc), &credentials()).await.unwrap();
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let paths: Vec<String> = (0..30)
+        .map(|index| format!("/redfish/v1/Systems/{}", index % SYSTEM_COUNT + 1))
+        .collect();
+    let reads = futures::future::join_all(paths.iter().map(|path| session.get(path))).await;
+
+    for read in &reads {
+        assert!(read.is_ok(), "{read:?}");
+    }
+    session.logout().await.unwrap();
+    let stats = bmc.stats();
+    assert_eq!(stats.logins, 2, "{stats:?}");
+    // Only the reads already in flight when the token expired met the 401.
+    let rejected = stats.requests_by_status.get(&401).copied().unwrap_or(0);
+    let in_flight = ClientOptions::default().max_in_flight as u64;
+    assert!(
+        rejected <= in_flight,
+        "{rejected} reads went out with the expired token: {stats:?}"
+    );
+    bmc.shutdown().await;
+}
+
+#[tokio::test]
+async fn token_expiring_after_every_login_is_not_blamed_on_the_credentials() {
+    let bmc = start_bmc(|config| config.faults.sessions.expiry_s = Some(1)).await;
+    let client = RedfishClient::new(&trusting(&bmc)).unwrap();
+    let session = client.login(&address(&bmc), &credentials()).await.unwrap();
+
+    let mut last = Ok(Value::Null);
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        last = session.get("/redfish/v1/Systems/1").await;
+    }
+
+    let err = last.unwrap_err().to_string();
+    assert!(
+        err.contains("rejected the session token again after 3 new logins"),
+        "{err}"
+    );
+    assert!(!err.contains("username"), "{err}");
+    assert_eq!(bmc.stats().logins, 4);
+    session.logout().await.ok();
+    bmc.shutdown().await;
+}
+
+#[tokio::test]
 async fn basic_auth_wrong_password() {
     let bmc = start_bmc(|config| config.sessions = false).await;
     let client = RedfishClient::new(&trusting(&bmc)).unwrap();

@@ -122,23 +122,39 @@ impl BmcConnection {
     /// caller maps its status. A GET whose body was cut short is an error; a POST returns it
     /// in [`Reply::body_error`], so a login can keep the session its headers name.
     pub(crate) async fn send(&self, uri: &str, request: RequestBuilder, replay: Replay) -> Result<Reply, RedfishError> {
+        let build = || Some(request.try_clone().expect("Redfish requests have in-memory bodies"));
+        let reply = self.send_built(uri, build, replay).await?;
+        Ok(reply.expect("a request that is always built is always sent"))
+    }
+
+    /// Sends a request as [`BmcConnection::send`] does, building each try with `build` once
+    /// the request has its in-flight slot, so that a request that waited for a slot carries
+    /// the credentials of the moment it goes out. Returns `None` without sending when
+    /// `build` does.
+    pub(crate) async fn send_built(
+        &self,
+        uri: &str,
+        build: impl Fn() -> Option<RequestBuilder>,
+        replay: Replay,
+    ) -> Result<Option<Reply>, RedfishError> {
         let mut attempt: u32 = 1;
         let mut waited = Duration::ZERO;
         let mut timeouts = 0;
         loop {
-            let this_try = request.try_clone().expect("Redfish requests have in-memory bodies");
-            let outcome = match self.send_once(uri, this_try).await {
-                Ok(reply) if replay == Replay::Idempotent && reply.body_error.is_some() => {
+            let outcome = match self.send_once(uri, &build).await {
+                Ok(None) => return Ok(None),
+                Ok(Some(reply)) if replay == Replay::Idempotent && reply.body_error.is_some() => {
                     Err(reply.body_error.expect("checked above"))
                 }
-                other => other,
+                Ok(Some(reply)) => Ok(reply),
+                Err(err) => Err(err),
             };
 
             let Some((cause, stated)) = self.retry_cause(&outcome, replay, &mut timeouts) else {
-                return outcome;
+                return outcome.map(Some);
             };
             let Some(wait) = self.next_wait(uri, attempt, waited, stated, &cause) else {
-                return outcome;
+                return outcome.map(Some);
             };
             tracing::info!(bmc = %self.bmc, uri, attempt, wait_ms = wait.as_millis() as u64, cause = %cause, "retrying redfish request");
             tokio::time::sleep(wait).await;
@@ -211,12 +227,19 @@ impl BmcConnection {
 
     /// Sends a request once and reads its body, holding one in-flight permit and bounded by
     /// the request timeout. Waiting for a permit does not count against the timeout.
-    async fn send_once(&self, uri: &str, request: RequestBuilder) -> Result<Reply, RedfishError> {
+    async fn send_once(
+        &self,
+        uri: &str,
+        build: &impl Fn() -> Option<RequestBuilder>,
+    ) -> Result<Option<Reply>, RedfishError> {
         let _permit = self
             .limit
             .acquire()
             .await
             .expect("the in-flight semaphore is never closed");
+        let Some(request) = build() else {
+            return Ok(None);
+        };
         let started = Instant::now();
 
         let reply = tokio::time::timeout(self.request_timeout, self.exchange(uri, request))
@@ -235,7 +258,7 @@ impl BmcConnection {
             elapsed = ?started.elapsed(),
             "redfish response"
         );
-        Ok(reply)
+        Ok(Some(reply))
     }
 
     async fn exchange(&self, uri: &str, request: RequestBuilder) -> Result<Reply, RedfishError> {

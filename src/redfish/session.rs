@@ -5,7 +5,7 @@
 //! remembers a cap that stopped it, so later reads fail without a request.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use reqwest::header::HeaderValue;
@@ -86,6 +86,9 @@ pub struct Session {
     relogin: Option<(String, Credentials)>,
     /// Held during a re-login.
     relogin_lock: tokio::sync::Mutex<()>,
+    /// Set while a re-login runs, so that reads that were waiting for an in-flight slot
+    /// wait for the new token instead of going out with the expired one.
+    relogging: AtomicBool,
     relogins: AtomicU32,
     requests_sent: AtomicU64,
     /// PATCH and POST requests; they do not count against the per-node read cap.
@@ -114,6 +117,7 @@ impl Session {
             }),
             relogin,
             relogin_lock: tokio::sync::Mutex::new(()),
+            relogging: AtomicBool::new(false),
             relogins: AtomicU32::new(0),
             requests_sent: AtomicU64::new(0),
             writes_sent: AtomicU64::new(0),
@@ -208,23 +212,33 @@ impl Session {
         lock(&self.stopped).get_or_insert_with(|| cause.clone());
     }
 
-    /// Sends one GET with the current credentials; returns the reply and the generation of
-    /// the credentials used.
+    /// Sends one GET with the credentials current when it goes out, after any re-login in
+    /// progress; returns the reply and the generation of the credentials used.
     async fn send_get(&self, path: &str, url: url::Url) -> Result<(super::connection::Reply, u64), RedfishError> {
-        let (auth, generation) = {
-            let state = self.state();
-            (state.auth.clone(), state.generation)
-        };
-        let request = auth.apply(self.connection.http.get(url));
-        let reply = self.connection.send(path, request, Replay::Idempotent).await?;
-        Ok((reply, generation))
+        loop {
+            if self.relogging.load(Ordering::Acquire) {
+                drop(self.relogin_lock.lock().await);
+            }
+            let generation = AtomicU64::new(0);
+            let build = || {
+                if self.relogging.load(Ordering::Acquire) {
+                    return None;
+                }
+                let state = self.state();
+                generation.store(state.generation, Ordering::Relaxed);
+                Some(state.auth.apply(self.connection.http.get(url.clone())))
+            };
+            if let Some(reply) = self.connection.send_built(path, build, Replay::Idempotent).await? {
+                return Ok((reply, generation.load(Ordering::Relaxed)));
+            }
+        }
     }
 
     /// Logs in again after the BMC returned 401 for a token, which happens when it expired
-    /// the session. Returns whether the read should be sent again.
+    /// the session. Returns whether the request to `uri` should be sent again.
     ///
     /// The expired session is not deleted: the BMC has already dropped it.
-    async fn relogin(&self, used_generation: u64) -> Result<bool, RedfishError> {
+    async fn relogin(&self, uri: &str, used_generation: u64) -> Result<bool, RedfishError> {
         let Some((collection, credentials)) = &self.relogin else {
             return Ok(false);
         };
@@ -233,8 +247,18 @@ impl Session {
             return Ok(true);
         }
         if self.relogins.fetch_add(1, Ordering::Relaxed) >= MAX_RELOGINS {
-            return Ok(false);
+            // The credentials worked for every login so far, so the hint of a 401 to check
+            // them would mislead.
+            return Err(RedfishError::Protocol {
+                bmc: self.connection.bmc.to_string(),
+                uri: uri.to_string(),
+                detail: format!(
+                    "the BMC rejected the session token again after {MAX_RELOGINS} new logins; it ends sessions sooner than the node's reads take (check the BMC's session timeout)"
+                ),
+            });
         }
+        self.relogging.store(true, Ordering::Release);
+        let _relogging = Relogging(&self.relogging);
 
         tracing::info!(bmc = %self.connection.bmc, "the BMC rejected the session token, probably expired; logging in again");
         let Some(fresh) = super::client::create_session_detached(&self.connection, collection, credentials).await?
@@ -280,7 +304,7 @@ impl Session {
 
         let (mut reply, generation) = self.send_write(&method, path, url.clone(), body, replay).await?;
         let expired = reply.status == StatusCode::UNAUTHORIZED && matches!(self.state().auth, Auth::Token(_));
-        if expired && self.relogin(generation).await? {
+        if expired && self.relogin(path, generation).await? {
             reply = self.send_write(&method, path, url, body, replay).await?.0;
         }
         if !reply.status.is_success() {
@@ -347,7 +371,7 @@ impl Session {
 
         let (mut reply, generation) = self.send_get(path, url.clone()).await?;
         let expired = reply.status == StatusCode::UNAUTHORIZED && matches!(self.state().auth, Auth::Token(_));
-        if expired && self.relogin(generation).await? {
+        if expired && self.relogin(path, generation).await? {
             reply = self.send_get(path, url).await?.0;
         }
         if !reply.status.is_success() {
@@ -363,6 +387,15 @@ impl Session {
             None => Some(reply.body.into_boxed_slice()),
         };
         Ok((parsed.value, text))
+    }
+}
+
+/// Clears the re-login flag when the re-login ends, however it ends.
+struct Relogging<'a>(&'a AtomicBool);
+
+impl Drop for Relogging<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
