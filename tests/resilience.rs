@@ -388,6 +388,26 @@ async fn redirect_to_trailing_slash_is_followed() {
 }
 
 #[tokio::test]
+async fn login_redirected_with_301_posts_again_to_the_target() {
+    for status in [301, 302, 307, 308] {
+        let fault = Fault::RedirectTrailingSlash { status };
+        let bmc = start_with_rules(vec![FaultRule::always(fault).on_path(SESSIONS)]).await;
+
+        let (_client, session) = login(&bmc, &trusting(&bmc)).await;
+
+        assert_eq!(session.get(SYSTEM_1).await.unwrap()["Id"], "1", "{status}");
+        session.logout().await.unwrap();
+        let stats = bmc.stats();
+        assert_eq!(
+            (stats.logins, stats.failed_logins, stats.open_sessions),
+            (1, 0, 0),
+            "{status}: {stats:?}"
+        );
+        bmc.shutdown().await;
+    }
+}
+
+#[tokio::test]
 async fn redirect_to_other_port_is_rejected() {
     let other = start_bmc(|_| {}).await;
     let fault = Fault::RedirectOtherPort {

@@ -382,9 +382,22 @@ async fn create_session(
 ) -> Result<Option<Session>, RedfishError> {
     let url = connection.resolve(sessions)?;
     let body = json!({ "UserName": credentials.username, "Password": credentials.password.expose() });
-    let reply = connection
+    let mut reply = connection
         .send(sessions, connection.http.post(url).json(&body), Replay::IfNotProcessed)
         .await?;
+
+    // A 301, 302 or 303 turns the POST into a GET without the credentials, which the
+    // collection then refuses or lists. The redirect stayed on the BMC (see
+    // `same_origin_redirects`), so the login is sent again as a POST to where it led.
+    if let Some(target) = reply.redirected_to.take()
+        && !reply.headers.contains_key("x-auth-token")
+    {
+        tracing::info!(bmc = %connection.bmc, from = sessions, to = %target, "login redirected; posting the credentials to its target");
+        let url = connection.resolve(&target)?;
+        reply = connection
+            .send(&target, connection.http.post(url).json(&body), Replay::IfNotProcessed)
+            .await?;
+    }
 
     match reply.status {
         StatusCode::OK | StatusCode::CREATED => {}

@@ -87,6 +87,8 @@ pub(crate) struct Reply {
     pub(crate) body: Vec<u8>,
     /// Error that ended the body early (a reset connection). `body` then contains what arrived.
     pub(crate) body_error: Option<RedfishError>,
+    /// Path of the resource that answered, when the BMC redirected the request elsewhere.
+    pub(crate) redirected_to: Option<String>,
 }
 
 /// Retry rule of a request, by how safe it is to send again.
@@ -265,6 +267,8 @@ impl BmcConnection {
         let mut response = request.send().await.map_err(|err| self.transport_error(uri, &err))?;
         let status = response.status();
         let headers = std::mem::take(response.headers_mut());
+        let requested_path = uri.split(['?', '#']).next().unwrap_or(uri);
+        let redirected_to = (response.url().path() != requested_path).then(|| response.url().path().to_string());
 
         let mut body = Vec::new();
         let mut body_error = None;
@@ -292,6 +296,7 @@ impl BmcConnection {
             headers,
             body,
             body_error,
+            redirected_to,
         })
     }
 
