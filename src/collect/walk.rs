@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use futures::future::{self, BoxFuture, FutureExt, Shared};
 use serde_json::Value;
 
-use crate::facts::Problem;
+use crate::facts::{DEFECT_PREFIX, Problem};
 use crate::redfish::{Fetch, NOT_SUBORDINATE, RedfishError, canonical_path, inline_resource_uri};
 
 type Response = Result<Arc<Value>, Arc<RedfishError>>;
@@ -342,6 +342,17 @@ impl<'a, F: Fetch> Walker<'a, F> {
             };
             page_uri = next_uri;
             page = next_page;
+        }
+
+        // A collection that lists itself, or one of its pages, among its members would be
+        // read as one of them.
+        let before = members.len();
+        members.retain(|(uri, _)| normalize(uri).is_none_or(|key| !visited.contains(&Some(key))));
+        if members.len() < before {
+            self.problem(
+                collection,
+                format!("{DEFECT_PREFIX}the collection lists itself among its Members; that entry was skipped"),
+            );
         }
 
         if expanded {
@@ -964,6 +975,25 @@ mod expand_tests {
         assert_eq!(docs.len(), 2);
         assert_eq!(requests[..2], [EXPANDED, COLLECTION]);
         assert_eq!(requests.len(), 4, "{requests:?}");
+    }
+
+    #[tokio::test]
+    async fn collection_listing_itself_is_not_its_own_member() {
+        let mut fetch = bmc(None);
+        let own = json!({ "@odata.id": format!("{COLLECTION}/") });
+        fetch.resources.insert(
+            COLLECTION.to_string(),
+            json!({"Members": [reference("A1"), own, reference("A2")]}),
+        );
+        let walker = Walker::new(&fetch);
+
+        let docs = walker.member_docs(COLLECTION).await;
+
+        let ids: Vec<&Value> = docs.iter().map(|(_, doc)| &doc["Id"]).collect();
+        assert_eq!(ids, ["A1", "A2"]);
+        let problems = walker.into_problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].message.starts_with(DEFECT_PREFIX), "{problems:?}");
     }
 
     #[tokio::test]
