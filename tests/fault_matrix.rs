@@ -327,7 +327,7 @@ fn cases() -> Vec<Case> {
             })
             .expect(Expected::Degraded {
                 uri: "/redfish/v1/Systems/1/Bios",
-                cause: &["invalid JSON", "at byte 0"],
+                cause: &["invalid JSON", "at byte 0", "(the body is text/html, not JSON)"],
                 unknown_rules: &["bios-iommu-disabled"],
             }),
         Case::new("redirect-trailing-slash", LENOVO, Some("redirect_trailing_slash")).configure(|config, _| {

@@ -375,7 +375,11 @@ impl BmcConnection {
                 bmc: self.bmc.to_string(),
                 uri: uri.to_string(),
                 offset,
-                cause,
+                cause: match non_json_type(&reply.headers) {
+                    // Firmware that fails inside answers with an HTML error page and 200.
+                    Some(kind) => format!("{cause} (the body is {kind}, not JSON)"),
+                    None => cause,
+                },
             },
             JsonError::TooDeep { depth } => RedfishError::TooDeep {
                 bmc: self.bmc.to_string(),
@@ -385,6 +389,14 @@ impl BmcConnection {
             },
         })
     }
+}
+
+/// Returns the media type of a body that says it is not JSON, such as `text/html`.
+fn non_json_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(reqwest::header::CONTENT_TYPE)?.to_str().ok()?;
+    let kind = value.split(';').next()?.trim().to_ascii_lowercase();
+    let json = kind == "application/json" || kind.ends_with("+json");
+    (!json && !kind.is_empty()).then_some(kind)
 }
 
 /// True when a rejected login reports that the BMC's session table is full: the Base

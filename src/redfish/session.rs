@@ -348,8 +348,14 @@ impl Session {
     }
 
     fn record_defect(&self, uri: &str, message: String) {
-        tracing::warn!(bmc = %self.connection.bmc, uri, defect = %message, "repaired an invalid response");
         let mut defects = lock(&self.defects);
+        // A BMC whose firmware writes every body the same broken way would otherwise log a
+        // warning per resource; the JSON report lists each one.
+        if defects.is_empty() {
+            tracing::warn!(bmc = %self.connection.bmc, uri, defect = %message, "repaired an invalid response; the JSON report lists every repaired resource of this BMC");
+        } else {
+            tracing::debug!(bmc = %self.connection.bmc, uri, defect = %message, "repaired an invalid response");
+        }
         if !defects.iter().any(|defect| defect.uri == uri) {
             defects.push(Defect {
                 uri: uri.to_string(),
