@@ -20,7 +20,7 @@ use rackcheck::redfish::{ClientOptions, RetryPolicy};
 use rackcheck::report::progress::ScanProgress;
 use rackcheck::report::{self, Format, Outcome};
 use rackcheck::rescan::{self, Only};
-use rackcheck::scan::{ScanOptions, ScanReport, scan_until};
+use rackcheck::scan::{Cancelled, ScanOptions, ScanReport, scan_until};
 use tracing_subscriber::EnvFilter;
 
 /// Validates bare-metal GPU servers out-of-band through their BMCs' Redfish API.
@@ -532,7 +532,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             let progress = options.start_progress(inventory.nodes.len(), &mut scan_options);
             let report = scan_until(&inventory, &credentials, &profile, &scan_options, ctrl_c()).await;
             progress.finish();
-            let mut report = report?.ok_or(Interrupted)?;
+            let mut report = report?.map_err(Interrupted)?;
             if let Some(previous) = previous {
                 report = rescan::merge(previous, report, &full_inventory, &profile);
             }
@@ -582,7 +582,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             let report = scan_until(&demo.inventory, &demo.credentials, &profile, &scan_options, ctrl_c()).await;
             progress.finish();
             demo.shutdown().await;
-            let report = report?.ok_or(Interrupted)?;
+            let report = report?.map_err(Interrupted)?;
             write_handoff(&report, &options)?;
             print_pxe_dry_run(&report);
             emit(&report, options.format, sink)
@@ -661,10 +661,10 @@ fn select_rescan(
     Ok((selection.inventory, Some(previous)))
 }
 
-/// A scan stopped by Ctrl-C, after every open session was logged out.
+/// A scan stopped by Ctrl-C, with the sessions that could not be logged out.
 #[derive(Debug, thiserror::Error)]
-#[error("interrupted by Ctrl-C; every open session was logged out and no report was written")]
-struct Interrupted;
+#[error("interrupted by Ctrl-C; {0}")]
+struct Interrupted(Cancelled);
 
 impl Interrupted {
     /// 128 + SIGINT, the shells' convention for a process ended by Ctrl-C.
@@ -682,6 +682,9 @@ async fn ctrl_c() {
     eprintln!("interrupted: logging out of every open session; press Ctrl-C again to exit at once");
     tokio::spawn(async {
         if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "error: interrupted by Ctrl-C again; exiting without waiting for logouts, so sessions may stay open until their BMCs expire them"
+            );
             std::process::exit(i32::from(Interrupted::EXIT_CODE));
         }
     });

@@ -22,7 +22,7 @@ use crate::facts::{DEFECT_PREFIX, NodeFacts, Problem};
 use crate::handoff::pxe::{self, PxeOptions, PxeResult};
 use crate::inventory::{Inventory, Node, Role};
 use crate::policy::{Finding, Profile, RackMember, Subject, Verdict, judge_node, judge_rack};
-use crate::redfish::{ClientOptions, RedfishClient};
+use crate::redfish::{ClientOptions, OpenSession, RedfishClient};
 
 /// Version of the JSON report schema; raised on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -39,8 +39,8 @@ pub struct ScanOptions {
     pub client: ClientOptions,
     /// Nodes scanned at the same time.
     pub concurrency: usize,
-    /// Time allowed for one node, from login to the end of collection; the logout after it
-    /// is bounded by the request timeout.
+    /// Time allowed for one node, from login to the end of collection. The logout after it
+    /// starts its retries within one request timeout.
     pub node_deadline: Duration,
     /// Called when a node starts and when it finishes, as for a progress bar.
     pub progress: Option<ProgressHook>,
@@ -134,6 +134,10 @@ pub struct NodeReport {
     /// The `--power-on` cycle of a host found off or in POST; absent when none ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_on: Option<PowerOnResult>,
+    /// Sessions on the node's BMC that rackcheck could not delete, which stay open until
+    /// the BMC expires them; absent when every session was deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_sessions: Vec<OpenSession>,
 }
 
 impl NodeReport {
@@ -152,6 +156,7 @@ impl NodeReport {
             duration_ms: 0,
             pxe: None,
             power_on: None,
+            open_sessions: Vec::new(),
         }
     }
 }
@@ -170,18 +175,49 @@ pub async fn scan(
     Ok(report.expect("a scan without cancellation always completes"))
 }
 
+/// A scan stopped by its cancellation, with the sessions that may still be open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancelled {
+    pub open_sessions: Vec<OpenSession>,
+}
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.open_sessions.is_empty() {
+            return formatter.write_str("every open session was logged out and no report was written");
+        }
+        let mut bmcs: Vec<&str> = self.open_sessions.iter().map(|session| session.bmc.as_str()).collect();
+        bmcs.sort_unstable();
+        bmcs.dedup();
+        write!(
+            formatter,
+            "no report was written, and sessions may still be open on {} BMC(s) until each BMC expires them: {}",
+            bmcs.len(),
+            bmcs.join(", ")
+        )?;
+        for session in &self.open_sessions {
+            let uri = session.uri.as_deref().unwrap_or("unknown session URI");
+            write!(formatter, "\n  {} {uri}: {}", session.bmc, session.cause)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
 /// Scans as [`scan`] does until `cancel` completes, as on Ctrl-C.
 ///
 /// On cancellation no further node is started, the nodes in progress are dropped, and every
-/// session opened is deleted before this returns `Ok(None)`: no report is made, because
-/// the nodes cut short would look like BMC failures.
+/// session opened is deleted, waiting at most two request timeouts, before this returns
+/// `Ok(Err(Cancelled))` with the sessions that may still be open. No report is made,
+/// because the nodes cut short would look like BMC failures.
 pub async fn scan_until(
     inventory: &Inventory,
     credentials: &CredentialStore,
     profile: &Profile,
     options: &ScanOptions,
     cancel: impl Future<Output = ()>,
-) -> Result<Option<ScanReport>, crate::redfish::ClientError> {
+) -> Result<Result<ScanReport, Cancelled>, crate::redfish::ClientError> {
     let client = RedfishClient::new(&options.client)?;
     let context = Arc::new(NodeContext {
         client: client.clone(),
@@ -244,9 +280,11 @@ pub async fn scan_until(
             "some sessions could not be deleted in time; the BMCs expire them later"
         );
     }
+    let open_sessions = client.open_sessions();
     if !finished {
-        return Ok(None);
+        return Ok(Err(Cancelled { open_sessions }));
     }
+    attach_open_sessions(&mut nodes, open_sessions);
 
     // Report in inventory order, whatever order the nodes finished in.
     nodes.sort_by_key(|report| {
@@ -258,13 +296,23 @@ pub async fn scan_until(
     });
 
     let rack = judge_rack(&rack_members(&nodes), profile);
-    Ok(Some(ScanReport {
+    Ok(Ok(ScanReport {
         schema_version: SCHEMA_VERSION,
         profile: profile.name.clone(),
         insecure: options.client.insecure,
         nodes,
         rack,
     }))
+}
+
+/// Adds each session left open to the report of every node on its BMC. Nodes that share a
+/// BMC (one per system) all get it, since the session cannot be traced to one of them.
+fn attach_open_sessions(nodes: &mut [NodeReport], open_sessions: Vec<OpenSession>) {
+    for session in open_sessions {
+        for node in nodes.iter_mut().filter(|node| node.bmc == session.bmc) {
+            node.open_sessions.push(session.clone());
+        }
+    }
 }
 
 /// The client, credentials, profile and options that every node of a scan shares, owned
@@ -534,4 +582,52 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open_session(bmc: &str, uri: Option<&str>) -> OpenSession {
+        OpenSession {
+            bmc: bmc.to_string(),
+            uri: uri.map(str::to_string),
+            cause: "logout failed: HTTP 500".to_string(),
+        }
+    }
+
+    #[test]
+    fn cancelled_without_open_sessions() {
+        let cancelled = Cancelled {
+            open_sessions: Vec::new(),
+        };
+        assert_eq!(
+            cancelled.to_string(),
+            "every open session was logged out and no report was written"
+        );
+    }
+
+    #[test]
+    fn cancelled_names_open_sessions() {
+        let cancelled = Cancelled {
+            open_sessions: vec![
+                open_session("https://10.0.0.2", Some("/redfish/v1/SessionService/Sessions/7")),
+                open_session("https://10.0.0.1", None),
+                open_session("https://10.0.0.2", Some("/redfish/v1/SessionService/Sessions/8")),
+            ],
+        };
+        let message = cancelled.to_string();
+        let lines: Vec<&str> = message.lines().collect();
+        assert_eq!(
+            lines[0],
+            "no report was written, and sessions may still be open on 2 BMC(s) until each BMC expires them: https://10.0.0.1, https://10.0.0.2"
+        );
+        assert_eq!(
+            lines[1],
+            "  https://10.0.0.2 /redfish/v1/SessionService/Sessions/7: logout failed: HTTP 500"
+        );
+        assert_eq!(lines[2], "  https://10.0.0.1 unknown session URI: logout failed: HTTP 500");
+        assert_eq!(lines.len(), 4);
+        assert!(!message.contains("logged out"), "{message}");
+    }
 }

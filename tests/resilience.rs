@@ -694,11 +694,106 @@ async fn cancelled_scan_logs_out() {
         .await
         .unwrap();
 
-    assert!(report.is_none());
+    let cancelled = report.unwrap_err();
+    assert_eq!(cancelled.open_sessions, Vec::new());
     for (hostname, bmc) in &rack.bmcs {
         let stats = bmc.stats();
         assert_eq!(stats.logins, 1, "{hostname}");
         assert_eq!(stats.open_sessions, 0, "{hostname}: {stats:?}");
     }
+    rack.shutdown().await;
+}
+
+/// The path of one session, which the logout DELETE requests.
+const SESSION_MEMBERS: &str = "/redfish/v1/SessionService/Sessions/*";
+
+#[tokio::test]
+async fn cancelled_scan_names_open_sessions() {
+    let mut rack = TestRack::new();
+    for hostname in ["a", "b"] {
+        let mut config = BmcConfig::loopback(USERNAME, PASSWORD);
+        config.faults.rules = vec![FaultRule::always(Fault::Hang {}).on_path("/redfish/v1/Chassis")];
+        if hostname == "b" {
+            config.faults.rules.push(FaultRule::always(Fault::Error500 {}).on_path(SESSION_MEMBERS));
+        }
+        rack.add_mockup(hostname, load(SUPERMICRO), config, "gpu-compute").await;
+    }
+    let ca = rack.ca_bundle();
+    let options = fast_scan_options(&rack, &ca);
+    let credentials = CredentialStore::with_default(Credentials::new(USERNAME, PASSWORD));
+    let cancel = async {
+        while rack.bmcs.iter().any(|(_, bmc)| bmc.stats().logins == 0) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+
+    let report = scan_until(&rack.inventory(), &credentials, &Profile::builtin(), &options, cancel)
+        .await
+        .unwrap();
+
+    let cancelled = report.unwrap_err();
+    let b = rack.bmc("b");
+    assert_eq!(b.stats().open_sessions, 1, "logouts: {}", b.stats().logouts);
+    assert_eq!(rack.bmc("a").stats().open_sessions, 0);
+    assert_eq!(cancelled.open_sessions.len(), 1, "{:?}", cancelled.open_sessions);
+    let open = &cancelled.open_sessions[0];
+    assert_eq!(open.bmc, address(b).to_string());
+    assert!(open.uri.as_deref().unwrap().starts_with(SESSIONS), "{open:?}");
+    assert!(open.cause.contains("500"), "{open:?}");
+    let message = cancelled.to_string();
+    assert!(message.contains("sessions may still be open"), "{message}");
+    assert!(!message.contains("every open session was logged out"), "{message}");
+    assert!(message.contains(&open.bmc), "{message}");
+    rack.shutdown().await;
+}
+
+#[tokio::test]
+async fn logout_retries_failed_delete() {
+    let mut config = BmcConfig::loopback(USERNAME, PASSWORD);
+    config.faults.rules = vec![FaultRule::always(Fault::Error500 {}).on_path(SESSION_MEMBERS).first_n(1)];
+    let mut rack = TestRack::new();
+    rack.add_mockup("smc", load(SUPERMICRO), config, "gpu-compute").await;
+    let ca = rack.ca_bundle();
+
+    let report = rack.scan_with(&fast_scan_options(&rack, &ca)).await;
+
+    let bmc = rack.bmc("smc");
+    assert_eq!(bmc.faults_injected().get("error_500"), Some(&1));
+    assert_eq!(bmc.stats().logins, 1);
+    assert_eq!(bmc.stats().open_sessions, 0, "logouts: {}", bmc.stats().logouts);
+    let smc = node(&report.nodes, "smc");
+    assert_eq!(smc.open_sessions, Vec::new());
+    rack.shutdown().await;
+}
+
+#[tokio::test]
+async fn failed_logout_is_in_report() {
+    let mut config = BmcConfig::loopback(USERNAME, PASSWORD);
+    config.faults.rules = vec![FaultRule::always(Fault::Error500 {}).on_path(SESSION_MEMBERS)];
+    let mut rack = TestRack::new();
+    rack.add_mockup("smc", load(SUPERMICRO), config, "gpu-compute").await;
+    let ca = rack.ca_bundle();
+
+    let report = rack.scan_with(&fast_scan_options(&rack, &ca)).await;
+
+    let bmc = rack.bmc("smc");
+    assert_eq!(bmc.stats().open_sessions, 1, "logouts: {}", bmc.stats().logouts);
+    assert!(bmc.faults_injected().get("error_500").copied().unwrap_or(0) > 1, "{:?}", bmc.faults_injected());
+    let smc = node(&report.nodes, "smc");
+    assert!(smc.error.is_none(), "{:?}", smc.error);
+    assert_eq!(smc.open_sessions.len(), 1, "{:?}", smc.open_sessions);
+    let open = &smc.open_sessions[0];
+    assert_eq!(open.bmc, smc.bmc);
+    assert!(open.uri.as_deref().unwrap().starts_with(SESSIONS), "{open:?}");
+    assert!(open.cause.contains("HTTP 500"), "{open:?}");
+
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["nodes"][0]["open_sessions"][0]["uri"], json!(open.uri));
+    let mut table = Vec::new();
+    rackcheck::report::write(&report, rackcheck::report::Format::Table, &mut table).unwrap();
+    let table = String::from_utf8(table).unwrap();
+    assert!(table.contains("session left open until the BMC expires it"), "{table}");
+    assert!(table.contains("1 session(s) left open"), "{table}");
     rack.shutdown().await;
 }

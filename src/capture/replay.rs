@@ -116,6 +116,7 @@ async fn judge_captured(capture: &Path, manifest: &NodeManifest, profile: &Profi
         duration_ms: 0,
         pxe: None,
         power_on: None,
+        open_sessions: Vec::new(),
     };
     if report.error.is_some() {
         return report;

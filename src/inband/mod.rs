@@ -101,6 +101,7 @@ pub fn run(manifest: &Manifest, runner: &dyn CommandRunner, options: &InbandOpti
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         pxe: None,
         power_on: None,
+        open_sessions: Vec::new(),
     };
     ScanReport {
         schema_version: SCHEMA_VERSION,

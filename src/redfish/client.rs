@@ -22,7 +22,7 @@ use tokio::sync::{Semaphore, oneshot};
 use url::Url;
 
 use super::allow::AllowedNets;
-use super::connection::{BackgroundTasks, BmcConnection, Replay, Reply};
+use super::connection::{BackgroundTasks, BmcConnection, OpenSession, Replay, Reply};
 use super::known_bmcs::{KnownBmcs, KnownBmcsError};
 use super::retry::RetryPolicy;
 use super::session::{Auth, Session};
@@ -227,6 +227,13 @@ impl RedfishClient {
         self.background.wait().await;
     }
 
+    /// Lists the sessions that may still be open on their BMCs: logouts that failed after
+    /// their retries, sessions whose URI the login response did not give, and logins and
+    /// logouts still running. Each stays open until its BMC expires it.
+    pub fn open_sessions(&self) -> Vec<OpenSession> {
+        self.background.open_sessions()
+    }
+
     /// Returns a connection to `bmc` with an HTTP client of its own.
     ///
     /// Each login gets its own client, so its TLS connections close when the session and
@@ -357,10 +364,17 @@ pub(crate) async fn create_session_detached(
     let task_connection = connection.clone();
     let task_sessions = sessions.to_string();
     let credentials = credentials.clone();
+    let background = connection.background.clone();
+    let ticket = background.start(OpenSession {
+        bmc: connection.bmc.to_string(),
+        uri: None,
+        cause: "a login was still running when rackcheck stopped waiting for it".to_string(),
+    });
     connection.background.spawn(async move {
         let created = create_session(&task_connection, &task_sessions, &credentials).await;
         // A failed send means the caller is gone; dropping the session deletes it.
         let _ = sender.send(created);
+        background.finish(ticket, None);
     });
     receiver.await.unwrap_or_else(|_| {
         Err(RedfishError::Protocol {
@@ -420,6 +434,11 @@ async fn create_session(
     }
     if session_uri.is_none() {
         tracing::warn!(bmc = %connection.bmc, "login response has neither a Location header nor an @odata.id; the session cannot be deleted");
+        connection.background.left_open(OpenSession {
+            bmc: connection.bmc.to_string(),
+            uri: None,
+            cause: "the login response had neither a Location header nor an @odata.id, so the session could not be deleted".to_string(),
+        });
     }
     let relogin = Some((sessions.to_string(), credentials.clone()));
     Ok(Some(Session::new(

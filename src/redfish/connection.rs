@@ -3,11 +3,13 @@
 //! failures to [`RedfishError`].
 
 use std::error::Error as _;
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::{RequestBuilder, StatusCode};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -47,15 +49,39 @@ pub(crate) struct BmcConnection {
 }
 
 /// Spawned tasks that must finish before the process exits: logins whose caller was
-/// cancelled, and the DELETE of sessions dropped without logout.
+/// cancelled, and the DELETE of sessions dropped without logout. It also records the
+/// sessions that may still be open on their BMCs.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct BackgroundTasks(Arc<Mutex<Vec<JoinHandle<()>>>>);
+pub(crate) struct BackgroundTasks {
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    open: Arc<Mutex<OpenSessions>>,
+}
+
+/// A Redfish session that may still be open on its BMC, because its DELETE failed, was
+/// still running, or could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenSession {
+    pub bmc: String,
+    /// Path of the session, `None` when the login response did not name it or the login
+    /// was still running.
+    pub uri: Option<String>,
+    /// Why the session may still be open.
+    pub cause: String,
+}
+
+/// Sessions whose deletion failed, and logins and logouts still running, by ticket.
+#[derive(Debug, Default)]
+struct OpenSessions {
+    next_ticket: u64,
+    running: BTreeMap<u64, OpenSession>,
+    failed: Vec<OpenSession>,
+}
 
 impl BackgroundTasks {
     /// Spawns `task` and keeps its handle; drops the handles of finished tasks.
     pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
         let handle = tokio::spawn(task);
-        let mut tasks = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         tasks.retain(|task| !task.is_finished());
         tasks.push(handle);
     }
@@ -64,7 +90,7 @@ impl BackgroundTasks {
     pub(crate) async fn wait(&self) {
         loop {
             let tasks: Vec<JoinHandle<()>> = {
-                let mut tasks = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let mut tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 tasks.drain(..).collect()
             };
             if tasks.is_empty() {
@@ -76,6 +102,41 @@ impl BackgroundTasks {
                 }
             }
         }
+    }
+
+    /// Records a login or logout that has started and may leave a session open; `session`
+    /// states what is open if it never finishes. Returns the ticket to pass to
+    /// [`BackgroundTasks::finish`].
+    pub(crate) fn start(&self, session: OpenSession) -> u64 {
+        let mut open = self.open();
+        open.next_ticket += 1;
+        let ticket = open.next_ticket;
+        open.running.insert(ticket, session);
+        ticket
+    }
+
+    /// Ends a ticket of [`BackgroundTasks::start`], recording `left_open` as a session that
+    /// stays open.
+    pub(crate) fn finish(&self, ticket: u64, left_open: Option<OpenSession>) {
+        let mut open = self.open();
+        open.running.remove(&ticket);
+        open.failed.extend(left_open);
+    }
+
+    /// Records a session that stays open on its BMC.
+    pub(crate) fn left_open(&self, session: OpenSession) {
+        self.open().failed.push(session);
+    }
+
+    /// Lists the sessions that may still be open: failed deletions first, then the logins
+    /// and logouts still running.
+    pub(crate) fn open_sessions(&self) -> Vec<OpenSession> {
+        let open = self.open();
+        open.failed.iter().chain(open.running.values()).cloned().collect()
+    }
+
+    fn open(&self) -> MutexGuard<'_, OpenSessions> {
+        self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -99,6 +160,9 @@ pub(crate) enum Replay {
     /// POST: only failures where the BMC did not act on the request (no connection, 429 or
     /// 503), so a login is never repeated after the BMC may have created a session.
     IfNotProcessed,
+    /// The DELETE of a session: as `Idempotent`, and also any other 5xx status. A session
+    /// left open takes one of the few slots of the BMC's session table until it expires.
+    Logout,
 }
 
 impl BmcConnection {
@@ -145,7 +209,7 @@ impl BmcConnection {
         loop {
             let outcome = match self.send_once(uri, &build).await {
                 Ok(None) => return Ok(None),
-                Ok(Some(reply)) if replay == Replay::Idempotent && reply.body_error.is_some() => {
+                Ok(Some(reply)) if replay != Replay::IfNotProcessed && reply.body_error.is_some() => {
                     Err(reply.body_error.expect("checked above"))
                 }
                 Ok(Some(reply)) => Ok(reply),
@@ -176,7 +240,8 @@ impl BmcConnection {
     ) -> Option<(String, Option<Duration>)> {
         match outcome {
             Ok(reply) => {
-                let retryable = matches!(reply.status.as_u16(), 429 | 502 | 503 | 504);
+                let retryable = matches!(reply.status.as_u16(), 429 | 502 | 503 | 504)
+                    || (replay == Replay::Logout && reply.status.is_server_error());
                 if !retryable || is_session_limit(reply) {
                     return None;
                 }
@@ -184,11 +249,13 @@ impl BmcConnection {
                 Some((self.status_error("", reply).to_string(), stated))
             }
             Err(err @ RedfishError::Connect { .. }) => Some((err.to_string(), None)),
-            Err(err @ RedfishError::Timeout { .. }) if replay == Replay::Idempotent => {
+            Err(err @ RedfishError::Timeout { .. }) if replay != Replay::IfNotProcessed => {
                 *timeouts += 1;
                 (*timeouts == 1).then(|| (err.to_string(), None))
             }
-            Err(err @ RedfishError::Transport { .. }) if replay == Replay::Idempotent => Some((err.to_string(), None)),
+            Err(err @ RedfishError::Transport { .. }) if replay != Replay::IfNotProcessed => {
+                Some((err.to_string(), None))
+            }
             Err(_) => None,
         }
     }

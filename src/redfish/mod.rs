@@ -16,7 +16,7 @@ mod tls;
 
 pub use capture::CaptureDir;
 pub use client::{ClientError, ClientOptions, RedfishClient};
-pub use connection::MAX_BODY_BYTES;
+pub use connection::{MAX_BODY_BYTES, OpenSession};
 pub use error::RedfishError;
 pub use known_bmcs::{KnownBmcs, KnownBmcsError, fingerprint};
 pub use retry::RetryPolicy;

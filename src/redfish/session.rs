@@ -12,7 +12,7 @@ use reqwest::header::HeaderValue;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use super::connection::{BmcConnection, Replay};
+use super::connection::{BmcConnection, OpenSession, Replay};
 use super::{Fetch, RedfishError, WithText, canonical_path};
 use crate::credentials::Credentials;
 use crate::inventory::BmcAddress;
@@ -186,16 +186,26 @@ impl Session {
 
     /// Deletes the Redfish session; does nothing with basic auth.
     ///
-    /// A 404 counts as success, because the BMC has already dropped the session.
+    /// A 404 counts as success, because the BMC has already dropped the session. A session
+    /// that could not be deleted is also recorded for
+    /// [`super::RedfishClient::open_sessions`].
     pub async fn logout(self) -> Result<(), RedfishError> {
         let (auth, uri) = {
             let mut state = self.state();
             (state.auth.clone(), state.session_uri.take())
         };
-        match uri {
-            Some(uri) => delete_session(&self.connection, &auth, &uri).await,
-            None => Ok(()),
+        let Some(uri) = uri else {
+            return Ok(());
+        };
+        let deleted = delete_session(&self.connection, &auth, &uri).await;
+        if let Err(err) = &deleted {
+            self.connection.background.left_open(OpenSession {
+                bmc: self.connection.bmc.to_string(),
+                uri: Some(uri),
+                cause: format!("logout failed: {err}"),
+            });
         }
+        deleted
     }
 
     /// Takes the token and session URI out, leaving nothing for `Drop` to delete.
@@ -409,10 +419,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Sends the DELETE of a session, retrying 5xx statuses as well as what every request retries.
 pub(crate) async fn delete_session(connection: &BmcConnection, auth: &Auth, uri: &str) -> Result<(), RedfishError> {
     let url = connection.resolve(uri)?;
+    // A logout often follows a node that ran out of time, so its retries get one request
+    // timeout of their own instead of the node's deadline.
+    let mut connection = connection.clone();
+    connection.deadline = Some(tokio::time::Instant::now() + connection.request_timeout);
     let reply = connection
-        .send(uri, auth.apply(connection.http.delete(url)), Replay::Idempotent)
+        .send(uri, auth.apply(connection.http.delete(url)), Replay::Logout)
         .await?;
     if reply.status.is_success() || reply.status == StatusCode::NOT_FOUND {
         tracing::debug!(bmc = %connection.bmc, uri, "deleted redfish session");
@@ -431,15 +446,34 @@ impl Drop for Session {
             return;
         };
         let connection = self.connection.clone();
+        let background = connection.background.clone();
         if tokio::runtime::Handle::try_current().is_err() {
             tracing::warn!(bmc = %connection.bmc, uri, "redfish session dropped outside a runtime; it stays open until the BMC expires it");
+            background.left_open(OpenSession {
+                bmc: connection.bmc.to_string(),
+                uri: Some(uri),
+                cause: "dropped outside an async runtime, so no logout was sent".to_string(),
+            });
             return;
         }
-        let background = connection.background.clone();
-        background.spawn(async move {
-            if let Err(err) = delete_session(&connection, &auth, &uri).await {
-                tracing::warn!(bmc = %connection.bmc, uri, cause = %err, "failed to delete dropped redfish session");
-            }
+        let ticket = background.start(OpenSession {
+            bmc: connection.bmc.to_string(),
+            uri: Some(uri.clone()),
+            cause: "the logout was still running when rackcheck stopped waiting for it".to_string(),
+        });
+        background.clone().spawn(async move {
+            let left_open = match delete_session(&connection, &auth, &uri).await {
+                Ok(()) => None,
+                Err(err) => {
+                    tracing::warn!(bmc = %connection.bmc, uri, cause = %err, "failed to delete dropped redfish session");
+                    Some(OpenSession {
+                        bmc: connection.bmc.to_string(),
+                        uri: Some(uri),
+                        cause: format!("logout failed: {err}"),
+                    })
+                }
+            };
+            background.finish(ticket, left_open);
         });
     }
 }

@@ -499,6 +499,7 @@ mod tests {
             duration_ms: 1200,
             pxe: None,
             power_on: None,
+            open_sessions: Vec::new(),
         }
     }
 

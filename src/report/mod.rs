@@ -168,15 +168,20 @@ fn write_table(report: &ScanReport, out: &mut dyn Write, paint: Paint) -> io::Re
     write_rack_findings(report, out, paint)?;
 
     let count = |verdict| report.nodes.iter().filter(|node| node.verdict == verdict).count();
+    let open_sessions: usize = report.nodes.iter().map(|node| node.open_sessions.len()).sum();
     writeln!(
         out,
-        "\n{} nodes: {} pass, {} warn, {} fail, {} unknown, {} error (profile {}{})",
+        "\n{} nodes: {} pass, {} warn, {} fail, {} unknown, {} error{} (profile {}{})",
         report.nodes.len(),
         count(Verdict::Pass),
         count(Verdict::Warn),
         count(Verdict::Fail),
         count(Verdict::Unknown),
         count(Verdict::Error),
+        match open_sessions {
+            0 => String::new(),
+            count => format!(", {count} session(s) left open"),
+        },
         report.profile,
         if report.insecure {
             ", TLS certificates NOT verified"
@@ -203,14 +208,15 @@ fn write_rack_findings(report: &ScanReport, out: &mut dyn Write, paint: Paint) -
     Ok(())
 }
 
-/// Lists what a technician must look at on one node: the error, or each finding that did not pass.
+/// Lists what a technician must look at on one node: the error, or each finding that did not
+/// pass, then the sessions left open on its BMC.
 fn write_node_details(node: &NodeReport, out: &mut dyn Write, paint: Paint) -> io::Result<()> {
     if let Some(error) = &node.error {
         writeln!(out, "\n{} ({}): {}", node.hostname, node.bmc, paint.status("error"))?;
         for line in error.lines() {
             writeln!(out, "  {line}")?;
         }
-        return Ok(());
+        return write_open_sessions(node, out);
     }
 
     // Findings with nothing to judge stay in the JSON report; the table lists what to act on.
@@ -219,7 +225,7 @@ fn write_node_details(node: &NodeReport, out: &mut dyn Write, paint: Paint) -> i
         .iter()
         .filter(|f| !matches!(f.status, Status::Pass | Status::NotApplicable))
         .collect();
-    if open.is_empty() {
+    if open.is_empty() && node.open_sessions.is_empty() {
         return Ok(());
     }
     writeln!(
@@ -231,6 +237,18 @@ fn write_node_details(node: &NodeReport, out: &mut dyn Write, paint: Paint) -> i
     )?;
     for finding in open {
         write_finding(finding, out, paint)?;
+    }
+    write_open_sessions(node, out)
+}
+
+fn write_open_sessions(node: &NodeReport, out: &mut dyn Write) -> io::Result<()> {
+    for session in &node.open_sessions {
+        let uri = session.uri.as_deref().unwrap_or("unknown session URI");
+        writeln!(
+            out,
+            "  session left open until the BMC expires it: {} {uri}: {}",
+            session.bmc, session.cause
+        )?;
     }
     Ok(())
 }
