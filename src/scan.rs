@@ -40,7 +40,7 @@ pub struct ScanOptions {
     /// Nodes scanned at the same time.
     pub concurrency: usize,
     /// Time allowed for one node, from login to the end of collection. The logout after it
-    /// starts its retries within one request timeout.
+    /// starts its retries within two request timeouts.
     pub node_deadline: Duration,
     /// Called when a node starts and when it finishes, as for a progress bar.
     pub progress: Option<ProgressHook>,
@@ -626,7 +626,10 @@ mod tests {
             lines[1],
             "  https://10.0.0.2 /redfish/v1/SessionService/Sessions/7: logout failed: HTTP 500"
         );
-        assert_eq!(lines[2], "  https://10.0.0.1 unknown session URI: logout failed: HTTP 500");
+        assert_eq!(
+            lines[2],
+            "  https://10.0.0.1 unknown session URI: logout failed: HTTP 500"
+        );
         assert_eq!(lines.len(), 4);
         assert!(!message.contains("logged out"), "{message}");
     }

@@ -714,7 +714,10 @@ async fn cancelled_scan_names_open_sessions() {
         let mut config = BmcConfig::loopback(USERNAME, PASSWORD);
         config.faults.rules = vec![FaultRule::always(Fault::Hang {}).on_path("/redfish/v1/Chassis")];
         if hostname == "b" {
-            config.faults.rules.push(FaultRule::always(Fault::Error500 {}).on_path(SESSION_MEMBERS));
+            config
+                .faults
+                .rules
+                .push(FaultRule::always(Fault::Error500 {}).on_path(SESSION_MEMBERS));
         }
         rack.add_mockup(hostname, load(SUPERMICRO), config, "gpu-compute").await;
     }
@@ -751,7 +754,11 @@ async fn cancelled_scan_names_open_sessions() {
 #[tokio::test]
 async fn logout_retries_failed_delete() {
     let mut config = BmcConfig::loopback(USERNAME, PASSWORD);
-    config.faults.rules = vec![FaultRule::always(Fault::Error500 {}).on_path(SESSION_MEMBERS).first_n(1)];
+    config.faults.rules = vec![
+        FaultRule::always(Fault::Error500 {})
+            .on_path(SESSION_MEMBERS)
+            .first_n(1),
+    ];
     let mut rack = TestRack::new();
     rack.add_mockup("smc", load(SUPERMICRO), config, "gpu-compute").await;
     let ca = rack.ca_bundle();
@@ -779,7 +786,11 @@ async fn failed_logout_is_in_report() {
 
     let bmc = rack.bmc("smc");
     assert_eq!(bmc.stats().open_sessions, 1, "logouts: {}", bmc.stats().logouts);
-    assert!(bmc.faults_injected().get("error_500").copied().unwrap_or(0) > 1, "{:?}", bmc.faults_injected());
+    assert!(
+        bmc.faults_injected().get("error_500").copied().unwrap_or(0) > 1,
+        "{:?}",
+        bmc.faults_injected()
+    );
     let smc = node(&report.nodes, "smc");
     assert!(smc.error.is_none(), "{:?}", smc.error);
     assert_eq!(smc.open_sessions.len(), 1, "{:?}", smc.open_sessions);

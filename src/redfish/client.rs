@@ -437,7 +437,9 @@ async fn create_session(
         connection.background.left_open(OpenSession {
             bmc: connection.bmc.to_string(),
             uri: None,
-            cause: "the login response had neither a Location header nor an @odata.id, so the session could not be deleted".to_string(),
+            cause:
+                "the login response had neither a Location header nor an @odata.id, so the session could not be deleted"
+                    .to_string(),
         });
     }
     let relogin = Some((sessions.to_string(), credentials.clone()));

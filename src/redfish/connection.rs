@@ -2,8 +2,8 @@
 //! request timeout, retries, the caps on body size and JSON depth, and the mapping of HTTP
 //! failures to [`RedfishError`].
 
-use std::error::Error as _;
 use std::collections::BTreeMap;
+use std::error::Error as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 

@@ -422,10 +422,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Sends the DELETE of a session, retrying 5xx statuses as well as what every request retries.
 pub(crate) async fn delete_session(connection: &BmcConnection, auth: &Auth, uri: &str) -> Result<(), RedfishError> {
     let url = connection.resolve(uri)?;
-    // A logout often follows a node that ran out of time, so its retries get one request
-    // timeout of their own instead of the node's deadline.
+    // A logout often follows a node that ran out of time, so its retries get a window of
+    // their own instead of the node's deadline: two request timeouts, which lets a timed-out
+    // DELETE be retried once.
     let mut connection = connection.clone();
-    connection.deadline = Some(tokio::time::Instant::now() + connection.request_timeout);
+    connection.deadline = Some(tokio::time::Instant::now() + connection.request_timeout.saturating_mul(2));
     let reply = connection
         .send(uri, auth.apply(connection.http.delete(url)), Replay::Logout)
         .await?;
