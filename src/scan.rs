@@ -135,7 +135,7 @@ pub struct NodeReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_on: Option<PowerOnResult>,
     /// Sessions on the node's BMC that rackcheck could not delete, which stay open until
-    /// the BMC expires them; absent when every session was deleted.
+    /// the BMC expires them. Absent when every session was deleted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub open_sessions: Vec<OpenSession>,
 }

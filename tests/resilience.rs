@@ -736,12 +736,17 @@ async fn cancelled_scan_names_open_sessions() {
         .unwrap();
 
     let cancelled = report.unwrap_err();
-    let b = rack.bmc("b");
-    assert_eq!(b.stats().open_sessions, 1, "logouts: {}", b.stats().logouts);
+    let failing_bmc = rack.bmc("b");
+    assert_eq!(
+        failing_bmc.stats().open_sessions,
+        1,
+        "logouts: {}",
+        failing_bmc.stats().logouts
+    );
     assert_eq!(rack.bmc("a").stats().open_sessions, 0);
     assert_eq!(cancelled.open_sessions.len(), 1, "{:?}", cancelled.open_sessions);
     let open = &cancelled.open_sessions[0];
-    assert_eq!(open.bmc, address(b).to_string());
+    assert_eq!(open.bmc, address(failing_bmc).to_string());
     assert!(open.uri.as_deref().unwrap().starts_with(SESSIONS), "{open:?}");
     assert!(open.cause.contains("500"), "{open:?}");
     let message = cancelled.to_string();

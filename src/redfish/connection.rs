@@ -65,7 +65,8 @@ pub struct OpenSession {
     /// Path of the session, `None` when the login response did not name it or the login
     /// was still running.
     pub uri: Option<String>,
-    /// Why the session may still be open.
+    /// Reason the session may still be open: the logout's error, or the login or logout
+    /// still running.
     pub cause: String,
 }
 
@@ -104,8 +105,8 @@ impl BackgroundTasks {
         }
     }
 
-    /// Records a login or logout that has started and may leave a session open; `session`
-    /// states what is open if it never finishes. Returns the ticket to pass to
+    /// Records a login or logout that has started and may leave a session open. `session`
+    /// describes what stays open if it never finishes. Returns the ticket to pass to
     /// [`BackgroundTasks::finish`].
     pub(crate) fn start(&self, session: OpenSession) -> u64 {
         let mut open = self.open();

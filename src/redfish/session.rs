@@ -423,8 +423,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) async fn delete_session(connection: &BmcConnection, auth: &Auth, uri: &str) -> Result<(), RedfishError> {
     let url = connection.resolve(uri)?;
     // A logout often follows a node that ran out of time, so its retries get a window of
-    // their own instead of the node's deadline: two request timeouts, which lets a timed-out
-    // DELETE be retried once.
+    // their own instead of the node's deadline. Two request timeouts let a timed-out DELETE
+    // be retried once.
     let mut connection = connection.clone();
     connection.deadline = Some(tokio::time::Instant::now() + connection.request_timeout.saturating_mul(2));
     let reply = connection
