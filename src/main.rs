@@ -217,7 +217,8 @@ struct ScanArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     timeout: f64,
 
-    /// Seconds allowed for one node from login to the end of reading; logout is bounded by --timeout.
+    /// Seconds allowed for one node from login to the end of reading; the node is then judged on
+    /// what was read. Logout is bounded by --timeout.
     #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
     node_deadline: f64,
 

@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::capture::{Recorded, Recorder};
-use crate::collect::collect;
+use crate::collect::collect_until;
 use crate::collect::power_on::{self, PowerOnOptions, PowerOnResult};
 use crate::credentials::CredentialStore;
 use crate::facts::{DEFECT_PREFIX, NodeFacts, Problem};
@@ -525,7 +525,8 @@ async fn read_node(
     };
 
     let fetch = Recorder::new(&session, recorded);
-    let collected = tokio::time::timeout_at(end, collect(&fetch, node.system.as_deref())).await;
+    let bmc = node.bmc.to_string();
+    let collected = collect_until(&fetch, node.system.as_deref(), end, deadline, &bmc).await;
     let stop_cause = session.stop_cause();
     let defects = session.defects();
 
@@ -537,15 +538,17 @@ async fn read_node(
         return Err(error_chain(&cause));
     }
     match collected {
-        Ok(Ok(mut facts)) => {
+        Ok((mut facts, cut_short)) => {
+            if cut_short {
+                warn!(hostname = %node.hostname, deadline_s = deadline.as_secs_f64(), "node deadline reached; judging the node on the resources read before it");
+            }
             facts.problems.extend(defects.into_iter().map(|defect| Problem {
                 uri: defect.uri,
                 message: format!("{DEFECT_PREFIX}{}", defect.message),
             }));
             Ok(facts)
         }
-        Ok(Err(err)) => Err(error_chain(&err)),
-        Err(_) => Err(deadline_exceeded(deadline, "reading resources")),
+        Err(err) => Err(error_chain(&err)),
     }
 }
 

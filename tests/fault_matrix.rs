@@ -55,6 +55,10 @@ enum Expected {
     /// The node ends with verdict error, no findings, and an error containing each string
     /// of `cause`.
     NodeError { cause: &'static [&'static str] },
+    /// The deadline cut the reads short: the node is judged on what was read, some problem
+    /// contains each string of `cause`, and every finding that differs from the twin's is
+    /// unknown.
+    CutShort { cause: &'static [&'static str] },
 }
 
 /// Values known only once the rack starts, for the fault configs that need them.
@@ -140,8 +144,8 @@ fn cases() -> Vec<Case> {
                     vec![FaultRule::always(Fault::Latency { ms: 400, jitter_ms: 0 })],
                 );
             })
-            .expect(Expected::NodeError {
-                cause: &["node deadline of 8s exceeded while reading resources"],
+            .expect(Expected::CutShort {
+                cause: &["was not read before the node deadline of 8s (raise --node-deadline"],
             }),
         // A subtree that always fails: the DIMM rules cannot be judged.
         Case::new("error-500-memory", SUPERMICRO, Some("error_500"))
@@ -693,6 +697,23 @@ fn check_case(hostname: &str) {
                 Verdict::Pass,
                 "{hostname}: a node with unknown findings passed"
             );
+        }
+        Expected::CutShort { cause } => {
+            let twin = &matrix.baseline[case.mockup.expect("a cut-short case serves a mockup")];
+            assert!(node.error.is_none(), "{hostname}: {:?}", node.error);
+            let problems = &facts(node).problems;
+            let late = problems
+                .iter()
+                .find(|problem| cause.iter().all(|text| problem.message.contains(text)))
+                .unwrap_or_else(|| panic!("{hostname}: no problem names the deadline: {problems:#?}"));
+            assert!(late.uri.starts_with("/redfish/v1"), "{hostname}: {late:?}");
+            let changed = changed_rules(&node.findings, &twin.findings);
+            assert!(!changed.is_empty(), "{hostname}: no finding changed");
+            for rule in &changed {
+                let finding = node.findings.iter().find(|finding| finding.rule == *rule).unwrap();
+                assert_eq!(finding.status, Status::Unknown, "{hostname}: {finding:#?}");
+            }
+            assert_eq!(node.verdict, Verdict::Unknown, "{hostname}");
         }
         Expected::NodeError { cause } => {
             assert_eq!(node.verdict, Verdict::Error, "{hostname}: {:#?}", node.findings);

@@ -92,7 +92,49 @@ impl CollectError {
 /// the member URI. Without it the host is chosen as [`system`] describes. Returns an error
 /// only when the node cannot be judged at all; see [`CollectError`].
 pub async fn collect<F: Fetch>(fetch: &F, system: Option<&str>) -> Result<NodeFacts, CollectError> {
+    collect_with(&Walker::new(fetch), system).await
+}
+
+/// Collects as [`collect`] does, until `end`. When the reads are not done by then, the node
+/// is judged on what was read: each read still in progress or never sent becomes a problem
+/// naming the deadline, so the rules that needed it are `unknown`. Returns the facts and
+/// whether the deadline cut the reads short.
+pub async fn collect_until<F: Fetch>(
+    fetch: &F,
+    system: Option<&str>,
+    end: tokio::time::Instant,
+    deadline: std::time::Duration,
+    bmc: &str,
+) -> Result<(NodeFacts, bool), CollectError> {
     let walker = Walker::new(fetch);
+    if let Ok(collected) = tokio::time::timeout_at(end, collect_with(&walker, system)).await {
+        return collected.map(|facts| (facts, false));
+    }
+
+    // The same walk again, over what was read: it asks for the same resources, in the same
+    // order of dependence, and meets the deadline for those it lacks.
+    let late = AfterDeadline { bmc, deadline };
+    let facts = collect_with(&walker.finished_reads(&late), system).await?;
+    Ok((facts, true))
+}
+
+/// Answers every read with [`RedfishError::NodeDeadline`].
+struct AfterDeadline<'a> {
+    bmc: &'a str,
+    deadline: std::time::Duration,
+}
+
+impl Fetch for AfterDeadline<'_> {
+    async fn get(&self, path: &str) -> Result<Value, RedfishError> {
+        Err(RedfishError::NodeDeadline {
+            bmc: self.bmc.to_string(),
+            uri: path.to_string(),
+            deadline: self.deadline,
+        })
+    }
+}
+
+async fn collect_with<F: Fetch>(walker: &Walker<'_, F>, system: Option<&str>) -> Result<NodeFacts, CollectError> {
     let root = match walker.try_get(SERVICE_ROOT).await {
         Some(Ok(root)) => root,
         Some(Err(source)) => return Err(CollectError::ServiceRoot { source }),
@@ -100,10 +142,10 @@ pub async fn collect<F: Fetch>(fetch: &F, system: Option<&str>) -> Result<NodeFa
     };
     walker.use_expand(&root);
 
-    let (choice, chassis) = future::join(system::choose_host(&walker, &root, system), chassis(&walker, &root)).await;
+    let (choice, chassis) = future::join(system::choose_host(walker, &root, system), chassis(walker, &root)).await;
     let choice = choice?;
-    let mut facts = collect_parts(&walker, &root, &choice, &chassis).await;
-    facts.problems = walker.into_problems();
+    let mut facts = collect_parts(walker, &root, &choice, &chassis).await;
+    facts.problems = walker.take_problems();
     Ok(facts)
 }
 

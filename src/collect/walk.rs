@@ -526,8 +526,27 @@ impl<'a, F: Fetch> Walker<'a, F> {
             .push(problem);
     }
 
-    pub fn into_problems(self) -> Vec<Problem> {
-        self.problems.into_inner().expect("walker problem lock poisoned")
+    /// Takes the problems recorded so far.
+    pub fn take_problems(&self) -> Vec<Problem> {
+        std::mem::take(&mut *self.problems.lock().expect("walker problem lock poisoned"))
+    }
+
+    /// Returns a walker over `fetch` that starts with the reads of this one that finished,
+    /// read the same way. Reads still in progress are dropped, so their requests end, and
+    /// `fetch` answers them and any new read.
+    pub fn finished_reads<'b, G: Fetch>(self, fetch: &'b G) -> Walker<'b, G> {
+        let cache = self.cache.into_inner().expect("walker cache lock poisoned");
+        let finished = cache
+            .into_iter()
+            .filter_map(|(key, entry)| Some((key, ready(entry.peek()?.clone()))))
+            .collect();
+        Walker {
+            fetch,
+            cache: Mutex::new(finished),
+            problems: Mutex::default(),
+            expand: self.expand,
+            expand_lossy: self.expand_lossy,
+        }
     }
 }
 
@@ -657,7 +676,12 @@ impl CachedBody {
 /// Returns a cache entry for a body that needs no request, already complete so that
 /// [`Shared::peek`] finds it.
 fn finished<'a>(body: CachedBody) -> Shared<BoxFuture<'a, Stored>> {
-    let entry = future::ready(Ok(Arc::new(body))).boxed().shared();
+    ready(Ok(Arc::new(body)))
+}
+
+/// Returns a cache entry holding `stored`, already complete so that [`Shared::peek`] finds it.
+fn ready<'a>(stored: Stored) -> Shared<BoxFuture<'a, Stored>> {
+    let entry = future::ready(stored).boxed().shared();
     let _ = entry.clone().now_or_never();
     entry
 }
@@ -929,7 +953,7 @@ mod expand_tests {
             .get_all(&[format!("{COLLECTION}/A1"), format!("{COLLECTION}/A2")])
             .await;
         assert_eq!(again.len(), 2);
-        assert!(walker.into_problems().is_empty());
+        assert!(walker.take_problems().is_empty());
         (docs, fetch.requests.lock().unwrap().clone())
     }
 
@@ -991,7 +1015,7 @@ mod expand_tests {
 
         let ids: Vec<&Value> = docs.iter().map(|(_, doc)| &doc["Id"]).collect();
         assert_eq!(ids, ["A1", "A2"]);
-        let problems = walker.into_problems();
+        let problems = walker.take_problems();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].message.starts_with(DEFECT_PREFIX), "{problems:?}");
     }
@@ -1151,7 +1175,7 @@ mod expand_tests {
         assert_eq!(drives.len(), 2);
         assert_eq!(drives[1].1["CapacityBytes"], 960_000_000_000u64);
         assert!(volumes.is_empty());
-        assert!(walker.into_problems().is_empty());
+        assert!(walker.take_problems().is_empty());
         fetch.requests.lock().unwrap().clone()
     }
 

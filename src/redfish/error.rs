@@ -72,6 +72,14 @@ pub enum RedfishError {
     },
 
     /// The resource does not exist on this BMC.
+    /// A read still in progress, or not yet sent, when the node's deadline passed.
+    #[error("{bmc}{uri} was not read before the node deadline of {}s (raise --node-deadline for slow BMCs)", .deadline.as_secs_f64())]
+    NodeDeadline {
+        bmc: String,
+        uri: String,
+        deadline: Duration,
+    },
+
     #[error("{bmc}{uri} not found (HTTP 404)")]
     NotFound { bmc: String, uri: String },
 
