@@ -357,6 +357,23 @@ async fn bom_and_control_char_are_defects() {
 }
 
 #[tokio::test]
+async fn bom_on_every_body_is_recorded_from_the_service_root_on() {
+    let bmc = start_with_rules(vec![FaultRule::always(Fault::Bom {})]).await;
+    let (_client, session) = login(&bmc, &trusting(&bmc)).await;
+
+    assert!(session.get("/redfish/v1").await.unwrap()["Systems"].is_object());
+    assert_eq!(session.get(SYSTEM_1).await.unwrap()["Id"], "1");
+
+    let defects = session.defects();
+    let uris: Vec<&str> = defects.iter().map(|defect| defect.uri.as_str()).collect();
+    assert_eq!(uris, ["/redfish/v1", SYSTEM_1]);
+    // The login response had a byte-order mark too; its session is still deleted.
+    session.logout().await.unwrap();
+    assert_eq!(bmc.stats().open_sessions, 0);
+    bmc.shutdown().await;
+}
+
+#[tokio::test]
 async fn truncated_json_names_uri_and_offset() {
     let fault = Fault::TruncatedJson { keep_fraction: 0.5 };
     let bmc = start_with_rules(vec![FaultRule::always(fault).on_path(SYSTEM_1)]).await;

@@ -27,7 +27,7 @@ use super::known_bmcs::{KnownBmcs, KnownBmcsError};
 use super::retry::RetryPolicy;
 use super::session::{Auth, Session};
 use super::tls::{self, PinningVerifier, TlsConfigError};
-use super::{RedfishError, odata_id};
+use super::{ParsedJson, RedfishError, odata_id};
 use crate::credentials::Credentials;
 use crate::inventory::BmcAddress;
 
@@ -183,7 +183,10 @@ impl RedfishClient {
     ) -> Result<Session, RedfishError> {
         self.allowed.check(bmc).await?;
         let connection = self.connection(bmc, deadline)?;
-        let root = read_service_root(&connection).await?;
+        let (root, root_defect) = match read_service_root(&connection).await? {
+            Some(root) => (Some(root.value), root.defect),
+            None => (None, None),
+        };
         let sessions = match &root {
             Some(root) => root.pointer("/Links/Sessions").and_then(odata_id),
             None => Some(DEFAULT_SESSIONS.to_string()),
@@ -191,7 +194,7 @@ impl RedfishClient {
 
         if let Some(sessions) = sessions {
             match create_session_detached(&connection, &sessions, credentials).await {
-                Ok(Some(session)) => return Ok(with_service_root(session, root)),
+                Ok(Some(session)) => return Ok(with_service_root(session, root, root_defect)),
                 Ok(None) => {}
                 Err(err) if err.is_session_limit() && self.options.basic_auth_fallback => {
                     tracing::warn!(bmc = %bmc, cause = %err, "session limit reached; reading with basic auth (--basic-auth-fallback)");
@@ -207,7 +210,7 @@ impl RedfishClient {
             None => None,
         };
         tracing::debug!(bmc = %bmc, "reading with basic auth");
-        let session = with_service_root(Session::new(connection, auth, None, None), root);
+        let session = with_service_root(Session::new(connection, auth, None, None), root, root_defect);
         if let (Some(systems), Some(body)) = (systems, systems_body) {
             session.keep(&systems, body);
         }
@@ -218,7 +221,7 @@ impl RedfishClient {
     /// identify BMCs. `None` when the BMC demands credentials even there.
     pub async fn service_root(&self, bmc: &BmcAddress) -> Result<Option<Value>, RedfishError> {
         let connection = self.connection(bmc, None)?;
-        read_service_root(&connection).await
+        Ok(read_service_root(&connection).await?.map(|root| root.value))
     }
 
     /// Waits until every session dropped without logout is deleted, and every login whose
@@ -328,9 +331,13 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
 }
 
 /// Hands the service root that login read to the session, so the collector does not request
-/// it again. A root without a `Systems` link is not kept, because a BMC that hides links
-/// from unauthenticated clients may show them once logged in.
-fn with_service_root(session: Session, root: Option<Value>) -> Session {
+/// it again, and records its repair as a defect when it needed one. A root without a
+/// `Systems` link is not kept, because a BMC that hides links from unauthenticated clients
+/// may show them once logged in.
+fn with_service_root(session: Session, root: Option<Value>, defect: Option<String>) -> Session {
+    if let Some(defect) = defect {
+        session.record_defect(SERVICE_ROOT.trim_end_matches('/'), defect);
+    }
     if let Some(root) = root.filter(|root| root.get("Systems").is_some()) {
         session.keep(SERVICE_ROOT, root);
     }
@@ -338,13 +345,13 @@ fn with_service_root(session: Session, root: Option<Value>) -> Session {
 }
 
 /// Reads the service root without credentials; `None` when the BMC demands them anyway.
-async fn read_service_root(connection: &BmcConnection) -> Result<Option<Value>, RedfishError> {
+async fn read_service_root(connection: &BmcConnection) -> Result<Option<ParsedJson>, RedfishError> {
     let url = connection.resolve(SERVICE_ROOT)?;
     let reply = connection
         .send(SERVICE_ROOT, connection.http.get(url), Replay::Idempotent)
         .await?;
     match reply.status {
-        status if status.is_success() => connection.json(SERVICE_ROOT, &reply).map(|parsed| Some(parsed.value)),
+        status if status.is_success() => connection.json(SERVICE_ROOT, &reply).map(Some),
         // NOTE: the Redfish specification requires an unauthenticated service root; this
         // branch guesses the standard sessions path for BMCs that break that rule.
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Ok(None),
@@ -479,7 +486,9 @@ fn session_uri(reply: &Reply) -> Option<String> {
             return Some(url.path().to_string());
         }
     }
-    super::parse_json(&reply.body).ok().as_ref().and_then(odata_id)
+    // Lenient, so that a body with a byte-order mark still names the session to delete.
+    let body = super::parse_json_lenient(&reply.body).ok()?;
+    odata_id(&body.value)
 }
 
 /// Reads a resource with basic auth to find out whether the credentials are right.

@@ -357,7 +357,7 @@ impl Session {
         Ok((reply, generation))
     }
 
-    fn record_defect(&self, uri: &str, message: String) {
+    pub(crate) fn record_defect(&self, uri: &str, message: String) {
         let mut defects = lock(&self.defects);
         // A BMC whose firmware writes every body the same broken way would otherwise log a
         // warning per resource; the JSON report lists each one.
