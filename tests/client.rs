@@ -168,7 +168,7 @@ async fn basic_auth_without_session_service() {
 }
 
 #[tokio::test]
-async fn reads_queued_behind_an_expired_token_wait_for_the_new_login() {
+async fn queued_reads_wait_for_relogin() {
     let bmc = start_bmc(|config| {
         config.faults.sessions.expiry_s = Some(1);
         config.faults.rules = vec![FaultRule::always(Fault::Latency { ms: 20, jitter_ms: 0 })];
@@ -200,7 +200,7 @@ async fn reads_queued_behind_an_expired_token_wait_for_the_new_login() {
 }
 
 #[tokio::test]
-async fn token_expiring_after_every_login_is_not_blamed_on_the_credentials() {
+async fn repeated_expiry_not_blamed_on_password() {
     let bmc = start_bmc(|config| config.faults.sessions.expiry_s = Some(1)).await;
     let client = RedfishClient::new(&trusting(&bmc)).unwrap();
     let session = client.login(&address(&bmc), &credentials()).await.unwrap();

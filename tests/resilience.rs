@@ -357,7 +357,7 @@ async fn bom_and_control_char_are_defects() {
 }
 
 #[tokio::test]
-async fn bom_on_every_body_is_recorded_from_the_service_root_on() {
+async fn bom_everywhere_recorded_from_root() {
     let bmc = start_with_rules(vec![FaultRule::always(Fault::Bom {})]).await;
     let (_client, session) = login(&bmc, &trusting(&bmc)).await;
 
@@ -405,7 +405,7 @@ async fn redirect_to_trailing_slash_is_followed() {
 }
 
 #[tokio::test]
-async fn login_redirected_with_301_posts_again_to_the_target() {
+async fn redirected_login_posted_again() {
     for status in [301, 302, 307, 308] {
         let fault = Fault::RedirectTrailingSlash { status };
         let bmc = start_with_rules(vec![FaultRule::always(fault).on_path(SESSIONS)]).await;
@@ -618,7 +618,7 @@ async fn hang_leaves_other_facts_usable() {
     assert!(timed_out.message.contains("timed out"), "{timed_out:?}");
     let iommu = smc.findings.iter().find(|f| f.rule == "bios-iommu-disabled").unwrap();
     assert_eq!(iommu.status, Status::Unknown);
-    // The finding says that the read failed and why, not only that no Bios was reported.
+    // The finding states that the read failed and why, not only that no Bios was reported.
     let read_failure = format!("could not read {} (", timed_out.uri);
     assert!(iommu.observed.starts_with(&read_failure), "{}", iommu.observed);
     assert!(iommu.observed.contains("timed out"), "{}", iommu.observed);

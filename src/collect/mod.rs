@@ -111,14 +111,14 @@ pub async fn collect_until<F: Fetch>(
         return collected.map(|facts| (facts, false));
     }
 
-    // The same walk again, over what was read: it asks for the same resources, in the same
-    // order of dependence, and meets the deadline for those it lacks.
+    // The same walk again, over what was read. It requests the same resources in the same
+    // order of dependence, and gets the deadline error for those that were not read.
     let late = AfterDeadline { bmc, deadline };
     let facts = collect_with(&walker.finished_reads(&late), system).await?;
     Ok((facts, true))
 }
 
-/// Answers every read with [`RedfishError::NodeDeadline`].
+/// Fails every read with [`RedfishError::NodeDeadline`].
 struct AfterDeadline<'a> {
     bmc: &'a str,
     deadline: std::time::Duration,

@@ -533,7 +533,7 @@ impl<'a, F: Fetch> Walker<'a, F> {
 
     /// Returns a walker over `fetch` that starts with the reads of this one that finished,
     /// read the same way. Reads still in progress are dropped, so their requests end, and
-    /// `fetch` answers them and any new read.
+    /// `fetch` serves them and any new read.
     pub fn finished_reads<'b, G: Fetch>(self, fetch: &'b G) -> Walker<'b, G> {
         let cache = self.cache.into_inner().expect("walker cache lock poisoned");
         let finished = cache
@@ -1002,7 +1002,7 @@ mod expand_tests {
     }
 
     #[tokio::test]
-    async fn collection_listing_itself_is_not_its_own_member() {
+    async fn self_listed_member_skipped() {
         let mut fetch = bmc(None);
         let own = json!({ "@odata.id": format!("{COLLECTION}/") });
         fetch.resources.insert(

@@ -149,7 +149,7 @@ pub(crate) struct Reply {
     pub(crate) body: Vec<u8>,
     /// Error that ended the body early (a reset connection). `body` then contains what arrived.
     pub(crate) body_error: Option<RedfishError>,
-    /// Path of the resource that answered, when the BMC redirected the request elsewhere.
+    /// Path of the resource that responded, when the BMC redirected the request elsewhere.
     pub(crate) redirected_to: Option<String>,
 }
 
@@ -444,7 +444,7 @@ impl BmcConnection {
                 uri: uri.to_string(),
                 offset,
                 cause: match non_json_type(&reply.headers) {
-                    // Firmware that fails inside answers with an HTML error page and 200.
+                    // Some firmware returns an HTML error page with status 200 when it fails internally.
                     Some(kind) => format!("{cause} (the body is {kind}, not JSON)"),
                     None => cause,
                 },

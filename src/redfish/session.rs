@@ -223,7 +223,7 @@ impl Session {
     }
 
     /// Sends one GET with the credentials current when it goes out, after any re-login in
-    /// progress; returns the reply and the generation of the credentials used.
+    /// progress. Returns the reply and the generation of the credentials used.
     async fn send_get(&self, path: &str, url: url::Url) -> Result<(super::connection::Reply, u64), RedfishError> {
         loop {
             if self.relogging.load(Ordering::Acquire) {
