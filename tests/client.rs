@@ -200,25 +200,46 @@ async fn queued_reads_wait_for_relogin() {
 }
 
 #[tokio::test]
-async fn repeated_expiry_not_blamed_on_password() {
-    let bmc = start_bmc(|config| config.faults.sessions.expiry_s = Some(1)).await;
+async fn repeated_expiry_stops_the_session() {
+    // Each read of the system takes longer than a token lives, so every token expires
+    // before the read that it was sent again for is answered.
+    let bmc = start_bmc(|config| {
+        config.faults.sessions.expiry_s = Some(1);
+        config.faults.rules =
+            vec![FaultRule::always(Fault::Latency { ms: 1100, jitter_ms: 0 }).on_path("/redfish/v1/Systems/1")];
+    })
+    .await;
     let client = RedfishClient::new(&trusting(&bmc)).unwrap();
     let session = client.login(&address(&bmc), &credentials()).await.unwrap();
 
-    let mut last = Ok(Value::Null);
-    for _ in 0..4 {
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-        last = session.get("/redfish/v1/Systems/1").await;
-    }
+    let err = session.get("/redfish/v1/Systems/1").await.unwrap_err().to_string();
+    let requests = bmc.stats().requests;
+    let later = session.get("/redfish/v1/Systems/2").await.unwrap_err().to_string();
 
-    let err = last.unwrap_err().to_string();
     assert!(
         err.contains("rejected the session token again after 3 new logins"),
         "{err}"
     );
     assert!(!err.contains("username"), "{err}");
-    assert_eq!(bmc.stats().logins, 4);
-    session.logout().await.ok();
+    assert_eq!(later, err, "the stopped session answers later reads with its cause");
+    let stats = bmc.stats();
+    assert_eq!(stats.logins, 4, "{stats:?}");
+    assert_eq!(stats.failed_logins, 0, "{stats:?}");
+    assert_eq!(stats.requests, requests, "a read after the stop was sent: {stats:?}");
+    bmc.shutdown().await;
+}
+
+#[tokio::test]
+async fn logout_of_expired_session_succeeds() {
+    let bmc = start_bmc(|config| config.faults.sessions.expiry_s = Some(1)).await;
+    let client = RedfishClient::new(&trusting(&bmc)).unwrap();
+    let session = client.login(&address(&bmc), &credentials()).await.unwrap();
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    session.logout().await.unwrap();
+
+    assert!(client.open_sessions().is_empty(), "{:?}", client.open_sessions());
+    assert_eq!(bmc.stats().open_sessions, 0);
     bmc.shutdown().await;
 }
 

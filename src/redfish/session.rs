@@ -173,8 +173,8 @@ impl Session {
         self.writes_sent.load(Ordering::Relaxed)
     }
 
-    /// Returns the cap that stopped this session's reads, if one did: body size, JSON depth
-    /// or resources per node.
+    /// Returns what stopped this session's reads, if anything did: a cap (body size, JSON
+    /// depth, resources per node) or a token that kept expiring after every re-login.
     pub fn stop_cause(&self) -> Option<RedfishError> {
         lock(&self.stopped).clone()
     }
@@ -186,8 +186,8 @@ impl Session {
 
     /// Deletes the Redfish session; does nothing with basic auth.
     ///
-    /// A 404 counts as success, because the BMC has already dropped the session. A session
-    /// that could not be deleted is also recorded for
+    /// A 404, or a 401 for the session's own token, counts as success, because the BMC has
+    /// already ended the session. A session that could not be deleted is also recorded for
     /// [`super::RedfishClient::open_sessions`].
     pub async fn logout(self) -> Result<(), RedfishError> {
         let (auth, uri) = {
@@ -229,9 +229,12 @@ impl Session {
             if self.relogging.load(Ordering::Acquire) {
                 drop(self.relogin_lock.lock().await);
             }
+            if let Some(cause) = self.stop_cause() {
+                return Err(cause);
+            }
             let generation = AtomicU64::new(0);
             let build = || {
-                if self.relogging.load(Ordering::Acquire) {
+                if self.relogging.load(Ordering::Acquire) || lock(&self.stopped).is_some() {
                     return None;
                 }
                 let state = self.state();
@@ -242,6 +245,11 @@ impl Session {
                 return Ok((reply, generation.load(Ordering::Relaxed)));
             }
         }
+    }
+
+    /// True when the BMC rejected the session token, which it does once it expired the session.
+    fn token_rejected(&self, reply: &super::connection::Reply) -> bool {
+        reply.status == StatusCode::UNAUTHORIZED && matches!(self.state().auth, Auth::Token(_))
     }
 
     /// Logs in again after the BMC returned 401 for a token, which happens when it expired
@@ -258,14 +266,17 @@ impl Session {
         }
         if self.relogins.fetch_add(1, Ordering::Relaxed) >= MAX_RELOGINS {
             // The credentials worked for every login so far, so the hint of a 401 to check
-            // them would mislead.
-            return Err(RedfishError::Protocol {
+            // them would mislead. The session stops, so that the reads still queued fail
+            // without sending the dead token again.
+            let err = RedfishError::Protocol {
                 bmc: self.connection.bmc.to_string(),
                 uri: uri.to_string(),
                 detail: format!(
                     "the BMC rejected the session token again after {MAX_RELOGINS} new logins; it ends sessions sooner than the node's reads take (check the BMC's session timeout)"
                 ),
-            });
+            };
+            self.stop(&err);
+            return Err(err);
         }
         self.relogging.store(true, Ordering::Release);
         let _relogging = Relogging(&self.relogging);
@@ -312,10 +323,9 @@ impl Session {
         self.writes_sent.fetch_add(1, Ordering::Relaxed);
         tracing::info!(bmc = %self.connection.bmc, method = %method, uri = path, "sending redfish write");
 
-        let (mut reply, generation) = self.send_write(&method, path, url.clone(), body, replay).await?;
-        let expired = reply.status == StatusCode::UNAUTHORIZED && matches!(self.state().auth, Auth::Token(_));
-        if expired && self.relogin(path, generation).await? {
-            reply = self.send_write(&method, path, url, body, replay).await?.0;
+        let (mut reply, mut generation) = self.send_write(&method, path, url.clone(), body, replay).await?;
+        while self.token_rejected(&reply) && self.relogin(path, generation).await? {
+            (reply, generation) = self.send_write(&method, path, url.clone(), body, replay).await?;
         }
         if !reply.status.is_success() {
             return Err(self.connection.status_error(path, &reply));
@@ -385,10 +395,11 @@ impl Session {
             });
         }
 
-        let (mut reply, generation) = self.send_get(path, url.clone()).await?;
-        let expired = reply.status == StatusCode::UNAUTHORIZED && matches!(self.state().auth, Auth::Token(_));
-        if expired && self.relogin(path, generation).await? {
-            reply = self.send_get(path, url).await?.0;
+        // A read sent again after a re-login can meet the next expiry too, so each 401 gets
+        // a re-login until MAX_RELOGINS are spent.
+        let (mut reply, mut generation) = self.send_get(path, url.clone()).await?;
+        while self.token_rejected(&reply) && self.relogin(path, generation).await? {
+            (reply, generation) = self.send_get(path, url.clone()).await?;
         }
         if !reply.status.is_success() {
             return Err(self.connection.status_error(path, &reply));
@@ -432,6 +443,11 @@ pub(crate) async fn delete_session(connection: &BmcConnection, auth: &Auth, uri:
         .await?;
     if reply.status.is_success() || reply.status == StatusCode::NOT_FOUND {
         tracing::debug!(bmc = %connection.bmc, uri, "deleted redfish session");
+        return Ok(());
+    }
+    // A token the BMC rejects belongs to a session it has already ended, as an expired one.
+    if reply.status == StatusCode::UNAUTHORIZED && matches!(auth, Auth::Token(_)) {
+        tracing::debug!(bmc = %connection.bmc, uri, "the BMC had already ended the redfish session");
         return Ok(());
     }
     Err(connection.status_error(uri, &reply))
