@@ -344,16 +344,7 @@ impl<'a, F: Fetch> Walker<'a, F> {
             page = next_page;
         }
 
-        // A collection that lists itself, or one of its pages, among its members would be
-        // read as one of them.
-        let before = members.len();
-        members.retain(|(uri, _)| normalize(uri).is_none_or(|key| !visited.contains(&Some(key))));
-        if members.len() < before {
-            self.problem(
-                collection,
-                format!("{DEFECT_PREFIX}the collection lists itself among its Members; that entry was skipped"),
-            );
-        }
+        self.drop_bad_members(collection, &visited, &mut members);
 
         if expanded {
             self.remember_all(below_members);
@@ -374,6 +365,39 @@ impl<'a, F: Fetch> Walker<'a, F> {
             }
         }
         Some(Ok(members))
+    }
+
+    /// Drops the members that would be read twice or as the wrong kind of resource: a link
+    /// to the collection itself or one of its `pages`, and a second link to a member already
+    /// listed, however it is spelled. Each is recorded as a BMC defect.
+    fn drop_bad_members(&self, collection: &str, pages: &HashSet<Option<String>>, members: &mut Vec<Member>) {
+        let mut seen = HashSet::new();
+        let (mut own, mut repeated) = (0, 0);
+        members.retain(|(uri, _)| {
+            let Some(key) = normalize(uri) else {
+                return true;
+            };
+            if pages.contains(&Some(key.clone())) {
+                own += 1;
+                return false;
+            }
+            let first = seen.insert(key);
+            repeated += usize::from(!first);
+            first
+        });
+
+        if own > 0 {
+            self.problem(
+                collection,
+                format!("{DEFECT_PREFIX}the collection lists itself among its Members; that entry was skipped"),
+            );
+        }
+        if repeated > 0 {
+            self.problem(
+                collection,
+                format!("{DEFECT_PREFIX}the collection lists {repeated} member(s) more than once; each was read and counted once"),
+            );
+        }
     }
 
     /// Reads the first page of a collection: with the `$expand` `query` when there is one,
@@ -1018,6 +1042,31 @@ mod expand_tests {
         let problems = walker.take_problems();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].message.starts_with(DEFECT_PREFIX), "{problems:?}");
+    }
+
+    #[tokio::test]
+    async fn repeated_member_read_once() {
+        let mut fetch = bmc(None);
+        let again = json!({ "@odata.id": format!("{COLLECTION}//A1/") });
+        let fragment = json!({ "@odata.id": format!("{COLLECTION}/A2#/Oem") });
+        fetch.resources.insert(
+            COLLECTION.to_string(),
+            json!({"Members": [reference("A1"), reference("A2"), again, fragment, reference("A1")]}),
+        );
+        let walker = Walker::new(&fetch);
+
+        let docs = walker.member_docs(COLLECTION).await;
+
+        let ids: Vec<&Value> = docs.iter().map(|(_, doc)| &doc["Id"]).collect();
+        assert_eq!(ids, ["A1", "A2"]);
+        let problems = walker.take_problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].message.contains("3 member(s) more than once"),
+            "{problems:?}"
+        );
+        let requests = fetch.requests.lock().unwrap().len();
+        assert_eq!(requests, 3, "the collection and each DIMM once");
     }
 
     #[tokio::test]

@@ -23,6 +23,7 @@ pub use retry::RetryPolicy;
 pub use session::{AuthKind, Defect, Session, WriteReply};
 pub use tls::TlsConfigError;
 
+use std::borrow::Cow;
 use std::future::Future;
 
 use serde_json::Value;
@@ -240,8 +241,12 @@ pub fn canonical_path(uri: &str) -> Option<String> {
     if !path.starts_with('/') || path.starts_with("//") {
         return None;
     }
-    let segments: Vec<&str> = path.split('/').filter(|segment| !segment.is_empty()).collect();
-    if segments.contains(&"..") {
+    let segments: Vec<Cow<str>> = path
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .map(decode_unreserved)
+        .collect();
+    if segments.iter().any(|segment| segment == "..") {
         return None;
     }
     let mut canonical = format!("/{}", segments.join("/"));
@@ -252,11 +257,47 @@ pub fn canonical_path(uri: &str) -> Option<String> {
     Some(canonical)
 }
 
+/// Decodes the percent-encoded unreserved characters of a path segment (letters, digits,
+/// `-`, `.`, `_` and `~`), which RFC 3986 section 6.2.2.2 makes equivalent to the
+/// characters themselves, so that `Memory/%35` and `Memory/5` are one resource.
+fn decode_unreserved(segment: &str) -> Cow<'_, str> {
+    if !segment.contains('%') {
+        return Cow::Borrowed(segment);
+    }
+    let bytes = segment.as_bytes();
+    let mut decoded = String::with_capacity(segment.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let escaped = bytes.get(index..index + 3).and_then(|escape| {
+            let text = std::str::from_utf8(&escape[1..]).ok()?;
+            let byte = u8::from_str_radix(text, 16).ok()?;
+            let unreserved = byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~');
+            (escape[0] == b'%' && unreserved).then_some(byte)
+        });
+        match escaped {
+            Some(byte) => {
+                decoded.push(char::from(byte));
+                index += 3;
+            }
+            None => {
+                let character = segment[index..]
+                    .chars()
+                    .next()
+                    .expect("index is on a character boundary");
+                decoded.push(character);
+                index += character.len_utf8();
+            }
+        }
+    }
+    Cow::Owned(decoded)
+}
+
 /// True for a path that [`canonical_path`] returns unchanged: absolute, without a fragment,
-/// an empty, `.` or `..` segment, or a trailing slash (the root `/` aside).
+/// an empty, `.` or `..` segment, a percent-encoded character, or a trailing slash (the
+/// root `/` aside).
 fn is_canonical(uri: &str) -> bool {
     let path = uri.split_once('?').map_or(uri, |(path, _)| path);
-    if uri.contains('#') || !path.starts_with('/') {
+    if uri.contains('#') || !path.starts_with('/') || path.contains('%') {
         return false;
     }
     if path == "/" {
@@ -364,6 +405,26 @@ mod tests {
             parse_json_lenient(deeper.as_bytes()),
             Err(JsonError::TooDeep { depth: 300 })
         );
+    }
+
+    #[test]
+    fn canonical_path_decodes_unreserved_escapes() {
+        assert_eq!(
+            canonical_path("/redfish/v1/Systems/1/Memory/%35").as_deref(),
+            Some("/redfish/v1/Systems/1/Memory/5")
+        );
+        assert_eq!(
+            canonical_path("/redfish/v1/Systems/%53ystem%2e1").as_deref(),
+            Some("/redfish/v1/Systems/System.1")
+        );
+        // Reserved characters stay encoded, and an encoded `..` is still refused.
+        assert_eq!(
+            canonical_path("/redfish/v1/a%2Fb").as_deref(),
+            Some("/redfish/v1/a%2Fb")
+        );
+        assert_eq!(canonical_path("/redfish/v1/%2E%2E/x"), None);
+        assert_eq!(canonical_path("/redfish/v1/100%").as_deref(), Some("/redfish/v1/100%"));
+        assert_eq!(canonical_path("/redfish/v1/é%41").as_deref(), Some("/redfish/v1/éA"));
     }
 
     #[test]
