@@ -218,11 +218,13 @@ struct ScanArgs {
     timeout: f64,
 
     /// Seconds allowed for one node from login to the end of reading; the node is then judged on
-    /// what was read. Logout is bounded by --timeout.
+    /// what was read. Logout then has twice --timeout, so that a timed-out DELETE is retried
+    /// once.
     #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
     node_deadline: f64,
 
-    /// Retries of a request after a connection error, a timeout (retried once), 429 or 503.
+    /// Retries of a request after a connection error, a timeout (retried once), 429, 502, 503
+    /// or 504.
     #[arg(long, value_name = "N", default_value_t = 3)]
     retries: u32,
 

@@ -196,8 +196,10 @@ impl RedfishClient {
             match create_session_detached(&connection, &sessions, credentials).await {
                 Ok(Some(session)) => return Ok(with_service_root(session, root, root_defect)),
                 Ok(None) => {}
-                Err(err) if err.is_session_limit() && self.options.basic_auth_fallback => {
-                    tracing::warn!(bmc = %bmc, cause = %err, "session limit reached; reading with basic auth (--basic-auth-fallback)");
+                Err(RedfishError::SessionLimit { status, message, .. }) if self.options.basic_auth_fallback => {
+                    // The error's own hint suggests the flag that is already given.
+                    let message = message.unwrap_or_default();
+                    tracing::warn!(bmc = %bmc, status, message, "session limit reached; reading with basic auth (--basic-auth-fallback)");
                 }
                 Err(err) => return Err(err),
             }
