@@ -22,7 +22,7 @@ use crate::facts::{DEFECT_PREFIX, NodeFacts, Problem};
 use crate::handoff::pxe::{self, PxeOptions, PxeResult};
 use crate::inventory::{Inventory, Node, Role};
 use crate::policy::{Finding, Profile, RackMember, Subject, Verdict, judge_node, judge_rack};
-use crate::redfish::{ClientOptions, OpenSession, RedfishClient};
+use crate::redfish::{ClientOptions, OpenSession, RedfishClient, RedfishError};
 
 /// Version of the JSON report schema; raised on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -534,7 +534,9 @@ async fn read_node(
         warn!(hostname = %node.hostname, cause = %error_chain(&err), "logout failed");
     }
 
-    if let Some(cause) = stop_cause {
+    // A cap ends the node, since what it stopped may be what the rules need most. A token
+    // that kept expiring leaves each unread resource as a problem, as a deadline does.
+    if let Some(cause) = stop_cause.filter(RedfishError::is_cap) {
         return Err(error_chain(&cause));
     }
     match collected {

@@ -598,6 +598,37 @@ fn fast_scan_options(rack: &TestRack, ca: &tempfile::NamedTempFile) -> ScanOptio
 }
 
 #[tokio::test]
+async fn expiring_tokens_leave_facts_usable() {
+    // Each read of the BIOS outlasts a token, so the session spends its re-logins and stops.
+    let mut config = BmcConfig::loopback(USERNAME, PASSWORD);
+    config.faults.sessions.expiry_s = Some(1);
+    config.faults.rules =
+        vec![FaultRule::always(Fault::Latency { ms: 1100, jitter_ms: 0 }).on_path("/redfish/v1/Systems/*/Bios")];
+    let mut rack = TestRack::new();
+    rack.add_mockup("smc", load(SUPERMICRO), config, "gpu-compute").await;
+    let ca = rack.ca_bundle();
+    let mut options = fast_scan_options(&rack, &ca);
+    options.client.request_timeout = Duration::from_secs(3);
+
+    let report = rack.scan_with(&options).await;
+
+    let smc = node(&report.nodes, "smc");
+    assert!(smc.error.is_none(), "{:?}", smc.error);
+    let iommu = smc.findings.iter().find(|f| f.rule == "bios-iommu-disabled").unwrap();
+    assert_eq!(iommu.status, Status::Unknown);
+    assert!(
+        iommu
+            .observed
+            .contains("rejected the session token again after 3 new logins"),
+        "{}",
+        iommu.observed
+    );
+    assert_eq!(smc.verdict, Verdict::Unknown);
+    assert_eq!(rack.open_sessions(), 0);
+    rack.shutdown().await;
+}
+
+#[tokio::test]
 async fn hang_leaves_other_facts_usable() {
     let mut config = BmcConfig::loopback(USERNAME, PASSWORD);
     config.faults.rules = vec![FaultRule::always(Fault::Hang {}).on_path("/redfish/v1/Systems/*/Bios")];
