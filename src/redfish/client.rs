@@ -405,6 +405,9 @@ async fn create_session(
 ) -> Result<Option<Session>, RedfishError> {
     let url = connection.resolve(sessions)?;
     let body = json!({ "UserName": credentials.username, "Password": credentials.password.expose() });
+    // NOTE: a login that times out before the response headers arrive leaves no token or
+    // URI to delete; a session the BMC created then stays open until the BMC expires it, and
+    // is not listed among the open sessions.
     let mut reply = connection
         .send(sessions, connection.http.post(url).json(&body), Replay::IfNotProcessed)
         .await?;
