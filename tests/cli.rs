@@ -31,6 +31,14 @@ async fn run(mut command: Command) -> Output {
 }
 
 /// Writes a rack's inventory and CA bundle, and returns a command that scans it.
+/// Runs `rackcheck scan` on an inventory file `name` that contains `csv`, without credentials.
+fn scan_inventory(name: &str, csv: &str) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join(name);
+    std::fs::write(&inventory, csv).unwrap();
+    rackcheck(&["scan", inventory.to_str().unwrap()]).output().unwrap()
+}
+
 fn scan_command(rack: &TestRack, dir: &tempfile::TempDir, extra: &[&str]) -> Command {
     let inventory = dir.path().join("rack.csv");
     let csv = rack
@@ -167,15 +175,10 @@ async fn missing_credentials_exit_two_before_any_login() {
 
 #[test]
 fn invalid_inventory_exits_two_naming_file_and_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let inventory = dir.path().join("bad.csv");
-    std::fs::write(
-        &inventory,
+    let output = scan_inventory(
+        "bad.csv",
         "rack,position,hostname,bmc,role\nR1,1,gpu-1,127.0.0.1:8443,gpu-compute\nR1,2,gpu-2,127.0.0.1:8444,gpu\n",
-    )
-    .unwrap();
-
-    let output = rackcheck(&["scan", inventory.to_str().unwrap()]).output().unwrap();
+    );
 
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(2));
@@ -186,15 +189,10 @@ fn invalid_inventory_exits_two_naming_file_and_line() {
 
 #[test]
 fn credentials_in_a_bmc_address_are_not_shown() {
-    let dir = tempfile::tempdir().unwrap();
-    let inventory = dir.path().join("rack.csv");
-    std::fs::write(
-        &inventory,
+    let output = scan_inventory(
+        "rack.csv",
         "rack,position,hostname,bmc,role\nR1,1,gpu-1,https://admin:s3cret-in-url@127.0.0.1:8443,gpu-compute\n",
-    )
-    .unwrap();
-
-    let output = rackcheck(&["scan", inventory.to_str().unwrap()]).output().unwrap();
+    );
 
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(2));
@@ -260,11 +258,7 @@ fn invalid_profile_exits_two_naming_the_file() {
 
 #[test]
 fn header_only_inventory_exits_two() {
-    let dir = tempfile::tempdir().unwrap();
-    let inventory = dir.path().join("empty.csv");
-    std::fs::write(&inventory, "rack,position,hostname,bmc,role\n").unwrap();
-
-    let output = rackcheck(&["scan", inventory.to_str().unwrap()]).output().unwrap();
+    let output = scan_inventory("empty.csv", "rack,position,hostname,bmc,role\n");
 
     assert_eq!(output.status.code(), Some(2));
     assert!(

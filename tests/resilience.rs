@@ -731,12 +731,7 @@ async fn cancelled_scan_logs_out() {
     let mut options = fast_scan_options(&rack, &ca);
     options.client.request_timeout = Duration::from_secs(30);
     let credentials = CredentialStore::with_default(Credentials::new(USERNAME, PASSWORD));
-    let cancel = async {
-        while rack.bmcs.iter().any(|(_, bmc)| bmc.stats().logins == 0) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let cancel = soon_after_every_login(&rack);
 
     let report = scan_until(&rack.inventory(), &credentials, &Profile::builtin(), &options, cancel)
         .await
@@ -750,6 +745,15 @@ async fn cancelled_scan_logs_out() {
         assert_eq!(stats.open_sessions, 0, "{hostname}: {stats:?}");
     }
     rack.shutdown().await;
+}
+
+/// Resolves 200 ms after every BMC of `rack` has seen a login, while the nodes are still
+/// being read: the moment a Ctrl-C would interrupt a scan.
+async fn soon_after_every_login(rack: &TestRack) {
+    while rack.bmcs.iter().any(|(_, bmc)| bmc.stats().logins == 0) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
 /// The path of one session, which the logout DELETE requests.
@@ -772,12 +776,7 @@ async fn cancelled_scan_names_open_sessions() {
     let ca = rack.ca_bundle();
     let options = fast_scan_options(&rack, &ca);
     let credentials = CredentialStore::with_default(Credentials::new(USERNAME, PASSWORD));
-    let cancel = async {
-        while rack.bmcs.iter().any(|(_, bmc)| bmc.stats().logins == 0) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let cancel = soon_after_every_login(&rack);
 
     let report = scan_until(&rack.inventory(), &credentials, &Profile::builtin(), &options, cancel)
         .await
