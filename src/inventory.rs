@@ -434,8 +434,8 @@ fn parse_bmc(text: &str, line: usize, problems: &mut Problems) -> Option<BmcAddr
     match BmcAddress::parse(text) {
         Ok(address) => Some(address),
         Err(err) => {
-            let shown = without_userinfo(text);
-            problems.push(line, format!("invalid BMC address `{shown}`: {err}"), err.hint());
+            let redacted = without_userinfo(text);
+            problems.push(line, format!("invalid BMC address `{redacted}`: {err}"), err.hint());
             None
         }
     }

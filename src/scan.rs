@@ -27,10 +27,10 @@ use crate::redfish::{ClientOptions, OpenSession, RedfishClient, RedfishError};
 /// Version of the JSON report schema; raised on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Nodes scanned at the same time by default. A node in progress uses a few hundred
-/// kilobytes and up to `--max-in-flight` connections, plus one for a logout in the
-/// background. So 256 nodes stay under 300 MB and about 800 open files (BENCHMARKS.md has
-/// the measurements), and a rack of a thousand BMCs takes four waves of one node's time.
+/// Nodes scanned at the same time by default. A node in progress uses about 700 KB and up
+/// to `--max-in-flight` connections, plus one for a logout in the background. So 256 nodes
+/// stay under 300 MB and about 800 open files (BENCHMARKS.md has the measurements), and a
+/// rack of a thousand BMCs takes four waves of one node's time.
 pub const DEFAULT_CONCURRENCY: usize = 256;
 
 /// Options of one scan beyond the Redfish client's.

@@ -344,9 +344,9 @@ async fn capture_serves_as_mockup() {
     replayed.shutdown().await;
 }
 
-/// A scan that reads with `$expand` (per member on the Dell mockup, whose iDRAC inlines one
-/// level; two levels at once on the Lenovo one) leaves a capture that replays offline and
-/// serves as a plain mockup with the same findings.
+/// A scan that reads with `$expand` leaves a capture that replays offline and serves as a
+/// plain mockup with the same findings. The Dell mockup, whose iDRAC inlines one level, is
+/// read member by member, and the Lenovo one two levels at once.
 #[tokio::test]
 async fn expanded_capture_replays() {
     let mut rack = TestRack::new();

@@ -202,7 +202,7 @@ async fn queued_reads_wait_for_relogin() {
 #[tokio::test]
 async fn repeated_expiry_stops_the_session() {
     // Each read of the system takes longer than a token lives, so every token expires
-    // before the read that it was sent again for is answered.
+    // before the BMC returns the read that was sent again with it.
     let bmc = start_bmc(|config| {
         config.faults.sessions.expiry_s = Some(1);
         config.faults.rules =

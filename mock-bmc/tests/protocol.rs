@@ -16,7 +16,8 @@ async fn start_dell(expand: bool) -> MockBmc {
     start_mockup("dell-xe9680-h100", expand).await
 }
 
-/// The Lenovo XCC mockup, whose service root advertises `MaxLevels` 2.
+/// Starts a mock BMC serving the Lenovo XCC mockup, whose service root advertises
+/// `MaxLevels` 2.
 async fn start_lenovo() -> MockBmc {
     start_mockup("lenovo-sr655v3-storage", true).await
 }

@@ -16,8 +16,8 @@
 //! shows incomplete are fetched one by one.
 //!
 //! A part that reads what lies below each member (a Storage's drives, a PCIe device's
-//! functions) asks for it with [`Walker::member_docs_deep`]. Where the service inlines
-//! enough `$levels`, the collection is read with them; where it inlines one level only, each
+//! functions) requests it with [`Walker::member_docs_deep`]. Where the service inlines
+//! enough `$levels`, the collection is read with them. Where it inlines one level only, each
 //! member is read with its subordinate resources inline. Either way the resources found
 //! inline are cached under their own URI (see [`harvest`]).
 
@@ -58,8 +58,8 @@ pub struct Walker<'a, F> {
     /// One shared request per normalized URI, so concurrent readers wait on the same GET.
     cache: Mutex<HashMap<String, Shared<BoxFuture<'a, Stored>>>>,
     problems: Mutex<Vec<Problem>>,
-    /// What the service root advertises of `$expand`, set once. It is `None` when the
-    /// service advertises no form that the walker can use.
+    /// The `$expand` support that the service root advertises, set once. It is `None` when
+    /// the service advertises no form that the walker can use.
     expand: OnceLock<Option<ExpandSupport>>,
     /// Set when an expanded member lacked a property that a plain GET of it returned. Later
     /// collections are then read without `$expand`.
@@ -485,9 +485,9 @@ impl<'a, F: Fetch> Walker<'a, F> {
     }
 
     /// Fetches every member of a collection as [`Walker::member_docs`] does, for a reader
-    /// that goes on to read what lies `below` levels under each member: 1 for resources the
-    /// members link to (a Storage's `Drives`), 2 for the members of collections they link to
-    /// (a PCIe device's `PCIeFunctions`).
+    /// that goes on to read what lies `below` levels under each member. The level is 1 for
+    /// resources the members link to (a Storage's `Drives`), and 2 for the members of
+    /// collections they link to (a PCIe device's `PCIeFunctions`).
     ///
     /// Where the service inlines `1 + below` levels, the collection is read with them. Where
     /// it inlines one level and `below` is 1, the collection is read plain and each member
@@ -787,7 +787,7 @@ fn take_inline(value: &mut Value, found: &mut Vec<(String, Value)>) -> bool {
     true
 }
 
-/// What a service root advertises of `$expand`, in the forms the walker uses.
+/// The `$expand` support that a service root advertises, in the forms the walker uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ExpandSupport {
     /// The query that reads a collection with its members inline (see [`expand_query`]).
@@ -1187,7 +1187,8 @@ mod expand_tests {
         })
     }
 
-    /// A BMC with one Storage resource whose service root advertises `max_levels`.
+    /// Builds a BMC with one Storage resource: a RAID controller with two drives and an
+    /// empty Volumes collection, none of them inline.
     fn storage_bmc() -> MapFetch {
         let mut fetch = MapFetch::default();
         fetch

@@ -190,8 +190,8 @@ fn account_for_unread(outcome: rules::Outcome, rule: &RuleInfo, subject: &Subjec
         1 => String::new(),
         count => format!(" and {} more", count - 1),
     };
-    // An outcome that is unknown already often says that nothing was reported, which the
-    // failed read explains; the read's cause comes first so that it is not taken for an
+    // An outcome that is unknown already often states that nothing was reported, which the
+    // failed read explains. The read's cause comes first, so that it is not taken for an
     // absent resource.
     let observed = if outcome.status == Status::Unknown {
         format!(

@@ -214,7 +214,7 @@ impl RedfishClient {
         tracing::debug!(bmc = %bmc, "reading with basic auth");
         let session = with_service_root(Session::new(connection, auth, None, None), root, root_defect);
         if let (Some(systems), Some(body)) = (systems, systems_body) {
-            session.keep(&systems, body);
+            session.keep_login_body(&systems, body);
         }
         Ok(session)
     }
@@ -341,7 +341,7 @@ fn with_service_root(session: Session, root: Option<Value>, defect: Option<Strin
         session.record_defect(SERVICE_ROOT.trim_end_matches('/'), defect);
     }
     if let Some(root) = root.filter(|root| root.get("Systems").is_some()) {
-        session.keep(SERVICE_ROOT, root);
+        session.keep_login_body(SERVICE_ROOT, root);
     }
     session
 }
@@ -406,8 +406,8 @@ async fn create_session(
     let url = connection.resolve(sessions)?;
     let body = json!({ "UserName": credentials.username, "Password": credentials.password.expose() });
     // NOTE: a login that times out before the response headers arrive leaves no token or
-    // URI to delete; a session the BMC created then stays open until the BMC expires it, and
-    // is not listed among the open sessions.
+    // URI to delete. A session that the BMC created then stays open until the BMC expires
+    // it, and it is not listed among the open sessions.
     let mut reply = connection
         .send(sessions, connection.http.post(url).json(&body), Replay::IfNotProcessed)
         .await?;

@@ -459,7 +459,7 @@ impl BmcConnection {
     }
 }
 
-/// Returns the media type of a body that says it is not JSON, such as `text/html`.
+/// Returns the media type of a body whose Content-Type is not JSON, such as `text/html`.
 fn non_json_type(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(reqwest::header::CONTENT_TYPE)?.to_str().ok()?;
     let kind = value.split(';').next()?.trim().to_ascii_lowercase();

@@ -98,7 +98,7 @@ pub struct Session {
     defects: Mutex<Vec<Defect>>,
     /// Bodies that login read, such as the service root, by canonical path: the first read
     /// of each path returns its body, so that a scan does not request it twice.
-    kept: Mutex<Vec<(String, Value)>>,
+    login_bodies: Mutex<Vec<(String, Value)>>,
 }
 
 impl Session {
@@ -123,26 +123,26 @@ impl Session {
             writes_sent: AtomicU64::new(0),
             stopped: Mutex::new(None),
             defects: Mutex::new(Vec::new()),
-            kept: Mutex::new(Vec::new()),
+            login_bodies: Mutex::new(Vec::new()),
         }
     }
 
     /// Keeps a body that login read, for the first read of `path`.
-    pub(crate) fn keep(&self, path: &str, body: Value) {
+    pub(crate) fn keep_login_body(&self, path: &str, body: Value) {
         if let Some(key) = canonical_path(path) {
-            lock(&self.kept).push((key, body));
+            lock(&self.login_bodies).push((key, body));
         }
     }
 
     /// Takes the body kept for `path`, if login read it.
-    fn take_kept(&self, path: &str) -> Option<Value> {
-        let mut kept = lock(&self.kept);
-        if kept.is_empty() {
+    fn take_login_body(&self, path: &str) -> Option<Value> {
+        let mut bodies = lock(&self.login_bodies);
+        if bodies.is_empty() {
             return None;
         }
         let key = canonical_path(path)?;
-        let index = kept.iter().position(|(kept_path, _)| *kept_path == key)?;
-        Some(kept.swap_remove(index).1)
+        let index = bodies.iter().position(|(body_path, _)| *body_path == key)?;
+        Some(bodies.swap_remove(index).1)
     }
 
     pub fn bmc(&self) -> &BmcAddress {
@@ -504,7 +504,7 @@ impl Fetch for Session {
         if let Some(cause) = self.stop_cause() {
             return Err(cause);
         }
-        if let Some(body) = self.take_kept(path) {
+        if let Some(body) = self.take_login_body(path) {
             return Ok((body, None));
         }
         let result = self.read(path).await;

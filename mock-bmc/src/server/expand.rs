@@ -36,9 +36,10 @@ pub(crate) struct Expand {
     pub levels: u32,
 }
 
-/// Returns the deepest `$levels` a BMC serving a mockup with service root `root` accepts:
-/// the root's `ExpandQuery.MaxLevels` where it states one, as the real BMC it was captured
-/// from does (1 on iDRAC 9 and iLO 5, 2 on XCC and Supermicro X13), at most [`MAX_LEVELS`].
+/// Returns the deepest `$levels` that a BMC serving a mockup with service root `root`
+/// accepts. That is the root's `ExpandQuery.MaxLevels` where it states one, as the real BMC
+/// it was captured from does (1 on iDRAC 9 and iLO 5, 2 on XCC and Supermicro X13), at most
+/// [`MAX_LEVELS`].
 pub(crate) fn max_levels(root: Option<&Value>) -> u32 {
     root.and_then(|root| root.pointer("/ProtocolFeaturesSupported/ExpandQuery/MaxLevels"))
         .and_then(Value::as_u64)
