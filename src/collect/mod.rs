@@ -145,7 +145,10 @@ async fn collect_with<F: Fetch>(walker: &Walker<'_, F>, system: Option<&str>) ->
     let (choice, chassis) = future::join(system::choose_host(walker, &root, system), chassis(walker, &root)).await;
     let choice = choice?;
     let mut facts = collect_parts(walker, &root, &choice, &chassis).await;
+    // Reads fail in an order that varies from scan to scan; sorted by URI, the same BMC
+    // gives the same facts, and findings that name the first unread resource agree.
     facts.problems = walker.take_problems();
+    facts.problems.sort_by(|a, b| a.uri.cmp(&b.uri));
     Ok(facts)
 }
 
